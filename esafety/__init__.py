@@ -1,0 +1,1 @@
+"""esafety: an event-driven case engine for a children's charity's e-safety policy."""

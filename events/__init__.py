@@ -1,0 +1,72 @@
+"""Event schemas, the CloudEvents envelope, ``publish()`` and the JSON Schema export."""
+
+from .envelope import Envelope, Event, parse_event, validate_envelope
+from .errors import (
+    AuditBroken,
+    CaseNotFound,
+    ConflictError,
+    DecisionRefused,
+    EsafetyError,
+    ForgedEvent,
+    InvalidEvent,
+    LimitExceeded,
+    PolicyError,
+)
+from .limits import Limits
+from .models import (
+    EVENT_MODELS,
+    AllegationCategory,
+    AllegationReported,
+    AppealLodged,
+    CaseReviewed,
+    ComplaintReceived,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    EventData,
+    Guardian,
+    GuardianRegistered,
+    Media,
+    MemberRemovalRequested,
+    PostSubmitted,
+    ReviewDecision,
+    SubjectRole,
+)
+from .publish import Sender, encode_event, publish
+from .schema import json_schema
+
+__all__ = [
+    "EVENT_MODELS",
+    "AllegationCategory",
+    "AllegationReported",
+    "AppealLodged",
+    "AuditBroken",
+    "CaseNotFound",
+    "CaseReviewed",
+    "ComplaintReceived",
+    "ConflictError",
+    "ConsentRecorded",
+    "ConsentWithdrawn",
+    "DecisionRefused",
+    "Envelope",
+    "EsafetyError",
+    "Event",
+    "EventData",
+    "ForgedEvent",
+    "Guardian",
+    "GuardianRegistered",
+    "InvalidEvent",
+    "LimitExceeded",
+    "Limits",
+    "Media",
+    "MemberRemovalRequested",
+    "PolicyError",
+    "PostSubmitted",
+    "ReviewDecision",
+    "Sender",
+    "SubjectRole",
+    "encode_event",
+    "json_schema",
+    "parse_event",
+    "publish",
+    "validate_envelope",
+]

@@ -1,0 +1,220 @@
+"""The CloudEvents 1.0 structured-mode envelope and the parser that checks it.
+
+Parsing is where bad input is told apart from good: every failure raises
+:class:`InvalidEvent` naming the field and the event id, never the content, so
+the error can be logged and quarantined safely.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import InvalidEvent, LimitExceeded
+from .limits import Limits
+from .models import EVENT_MODELS, EventData
+
+__all__ = ["Envelope", "Event", "parse_event", "validate_envelope"]
+
+_EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
+_MAX_DEPTH = 16
+
+
+class Envelope(BaseModel):
+    """CloudEvents 1.0 attributes; extension attributes are allowed if well named."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: str
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    time: datetime
+    datacontenttype: str | None = "application/json"
+    data: dict[str, Any]
+
+    @field_validator("specversion")
+    @classmethod
+    def _v1(cls, value: str) -> str:
+        if value != "1.0":
+            raise ValueError("specversion must be '1.0'")
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("time must carry a timezone (RFC 3339, e.g. 2026-11-24T10:00:00Z)")
+        return value.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A validated event: the envelope's attributes and its typed data."""
+
+    id: str
+    source: str
+    type: str
+    time: datetime
+    data: EventData
+    extensions: dict[str, str]
+
+    def envelope_dict(self) -> dict[str, Any]:
+        """The event as a CloudEvents JSON object (what ``publish`` sends)."""
+        body: dict[str, Any] = {
+            "specversion": "1.0",
+            "id": self.id,
+            "source": self.source,
+            "type": self.type,
+            "time": self.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z"),
+            "datacontenttype": "application/json",
+            "data": self.data.model_dump(mode="json", exclude_defaults=True),
+        }
+        body.update(self.extensions)
+        return body
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > _MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def _field_path(error: Any) -> str:
+    return ".".join(str(part) for part in error["loc"]) or "(root)"
+
+
+def _first_error(exc: ValidationError, prefix: str) -> tuple[str, str]:
+    error = exc.errors(include_input=False, include_url=False)[0]
+    path = _field_path(error)
+    return (f"{prefix}{path}" if path != "(root)" else prefix.rstrip(".") or path), error["msg"]
+
+
+def _decode(raw: bytes | str, limits: Limits) -> dict[str, Any]:
+    size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
+    if size > limits.max_payload_bytes:
+        raise LimitExceeded(
+            f"payload is {size} bytes, over the max_payload_bytes limit of "
+            f"{limits.max_payload_bytes}",
+            field="(payload)",
+        )
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        body = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise InvalidEvent(f"payload is not UTF-8 (byte {exc.start})", field="(payload)") from None
+    except RecursionError:
+        raise InvalidEvent("payload nests too deeply", field="(payload)") from None
+    except ValueError as exc:
+        message = getattr(exc, "msg", "not JSON")
+        raise InvalidEvent(f"malformed JSON: {message}", field="(payload)") from None
+    if not isinstance(body, dict):
+        raise InvalidEvent("payload must be a JSON object", field="(payload)")
+    if _depth(body) > _MAX_DEPTH:
+        raise InvalidEvent(f"payload nests deeper than {_MAX_DEPTH} levels", field="(payload)")
+    return body
+
+
+def _safe_id(body: dict[str, Any]) -> str | None:
+    value = body.get("id")
+    return value[:80] if isinstance(value, str) and value else None
+
+
+def validate_envelope(body: dict[str, Any]) -> Envelope:
+    """Check the CloudEvents attributes of a decoded object."""
+    event_id = _safe_id(body)
+    try:
+        envelope = Envelope.model_validate(body)
+    except ValidationError as exc:
+        field, message = _first_error(exc, "")
+        raise InvalidEvent(f"field {field!r}: {message}", event_id=event_id, field=field) from None
+    for name, value in (envelope.model_extra or {}).items():
+        if not _EXTENSION_NAME.match(name) or not isinstance(value, str):
+            raise InvalidEvent(
+                f"extension attribute {name[:40]!r} must be a lowercase alphanumeric name "
+                "with a string value",
+                event_id=event_id,
+                field=name[:40],
+            )
+    return envelope
+
+
+def _check_limits(data: dict[str, Any], limits: Limits, event_id: str, path: str = "data") -> None:
+    for key, value in data.items():
+        where = f"{path}.{key}"
+        if isinstance(value, str):
+            limit = limits.max_text_chars if key in {"text", "note"} else limits.max_id_chars
+            name = "max_text_chars" if key in {"text", "note"} else "max_id_chars"
+            if len(value) > limit:
+                raise LimitExceeded(
+                    f"field {where!r} has {len(value)} characters, over the {name} limit "
+                    f"of {limit}",
+                    event_id=event_id,
+                    field=where,
+                )
+        elif isinstance(value, list):
+            if len(value) > limits.max_list_items:
+                raise LimitExceeded(
+                    f"field {where!r} has {len(value)} items, over the max_list_items limit "
+                    f"of {limits.max_list_items}",
+                    event_id=event_id,
+                    field=where,
+                )
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    _check_limits(item, limits, event_id, f"{where}.{index}")
+                elif isinstance(item, str) and len(item) > limits.max_id_chars:
+                    raise LimitExceeded(
+                        f"field {where}.{index} is over the max_id_chars limit of "
+                        f"{limits.max_id_chars}",
+                        event_id=event_id,
+                        field=f"{where}.{index}",
+                    )
+
+
+def parse_event(raw: bytes | str | dict[str, Any], limits: Limits | None = None) -> Event:
+    """Decode, check and type one CloudEvents JSON object.
+
+    Raises :class:`InvalidEvent` (or :class:`LimitExceeded`) naming the field and
+    the event id; the message holds no content of the event.
+    """
+    limits = limits or Limits()
+    body = raw if isinstance(raw, dict) else _decode(raw, limits)
+    envelope = validate_envelope(body)
+    if len(envelope.id) > limits.max_id_chars:
+        raise LimitExceeded(
+            f"field 'id' is over the max_id_chars limit of {limits.max_id_chars}", field="id"
+        )
+    model = EVENT_MODELS.get(envelope.type)
+    if model is None:
+        raise InvalidEvent(
+            f"field 'type': unknown event type (known: {', '.join(sorted(EVENT_MODELS))})",
+            event_id=envelope.id,
+            field="type",
+        )
+    _check_limits(envelope.data, limits, envelope.id)
+    try:
+        data = model.model_validate(envelope.data)
+    except ValidationError as exc:
+        field, message = _first_error(exc, "data.")
+        raise InvalidEvent(
+            f"field {field!r}: {message}", event_id=envelope.id, field=field
+        ) from None
+    extensions = {k: str(v) for k, v in (envelope.model_extra or {}).items()}
+    return Event(
+        id=envelope.id,
+        source=envelope.source,
+        type=envelope.type,
+        time=envelope.time,
+        data=data,  # type: ignore[arg-type]
+        extensions=extensions,
+    )

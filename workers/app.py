@@ -1,0 +1,176 @@
+"""``build_app``: the one place where a broker, store, notifier and clock are made.
+
+Actors are registered on the broker built here, never on a global one at import
+time; ``setup_dramatiq`` gives dramatiq's own CLI a ``module:callable``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.middleware import CurrentMessage
+
+from ..events.envelope import Event
+from ..workflows.model import Timer
+from ..workflows.policy import Policy, default_policy, load_policy
+from .broker import build_broker
+from .clock import Clock, SystemClock, VirtualClock
+from .engine import QUEUES, Engine
+from .keys import Keys
+from .notifier import MemoryNotifier, Notifier, build_notifier
+from .settings import Settings
+from .store import RedisStore
+
+__all__ = ["ActorDispatch", "App", "DramatiqSender", "build_app", "setup_dramatiq"]
+
+
+def _retries() -> int:
+    message = CurrentMessage.get_current_message()
+    return int(message.options.get("retries", 0)) if message else 0
+
+
+@dataclass
+class App:
+    settings: Settings
+    broker: dramatiq.Broker
+    store: RedisStore
+    engine: Engine
+    clock: Clock
+    notifier: Notifier
+    policy: Policy
+    actors: dict[str, dramatiq.Actor[Any, Any]]
+    embedded: bool
+
+    def worker(self, threads: int = 1, queues: set[str] | None = None) -> dramatiq.Worker:
+        worker = dramatiq.Worker(
+            self.broker,
+            worker_threads=threads,
+            queues=queues,
+            worker_timeout=self.settings.worker_timeout_ms,
+        )
+        if self.settings.queue_prefetch:
+            worker.queue_prefetch = self.settings.queue_prefetch
+        return worker
+
+    def queue_names(self) -> list[str]:
+        return list(QUEUES)
+
+
+class ActorDispatch:
+    """Hands follow-up work to the next stage's actor; timers as delayed messages."""
+
+    def __init__(
+        self, actors: dict[str, dramatiq.Actor[Any, Any]], clock: Clock, delayed_timers: bool
+    ) -> None:
+        self.actors = actors
+        self.clock = clock
+        self.delayed_timers = delayed_timers
+
+    def deliver(self, tag: str, effect_ids: list[str]) -> None:
+        self.actors["deliver"].send(tag, effect_ids)
+
+    def schedule(self, timer_json: str, timer: Timer) -> None:
+        if not self.delayed_timers:
+            return  # a virtual clock fires timers from the store's index in due order
+        delay = max(0, int((timer.due - self.clock.now()).total_seconds() * 1000))
+        self.actors["fire_timer"].send_with_options(args=(timer_json,), delay=delay)
+
+    def command(self, command_json: str) -> None:
+        self.actors["apply_command"].send(command_json)
+
+
+class DramatiqSender:
+    """A :class:`Sender` that enqueues validated event bytes for ``handle_event``."""
+
+    def __init__(self, app: App, line: int | None = None) -> None:
+        self.actor = app.actors["handle_event"]
+        self.line = line
+
+    def send(self, body: bytes, *, event: Event) -> None:
+        self.actor.send(body.decode("utf-8"), self.line)
+
+
+def _client(settings: Settings, embedded: bool) -> redis.Redis:
+    if embedded:
+        import fakeredis
+
+        return fakeredis.FakeRedis()
+    assert settings.redis_url is not None
+    return redis.Redis.from_url(settings.redis_url.get_secret_value(), health_check_interval=30)
+
+
+def _register(broker: dramatiq.Broker, engine: Engine) -> dict[str, dramatiq.Actor[Any, Any]]:
+    """One actor per stage, each on its own queue so each can be scaled alone."""
+
+    def handle_event(body: str, line: int | None = None) -> None:
+        engine.handle_event(body, line)
+
+    def fire_timer(timer_json: str) -> None:
+        engine.fire_timer(timer_json)
+
+    def apply_command(command_json: str) -> None:
+        engine.apply_command(command_json)
+
+    def deliver(tag: str, effect_ids: list[str]) -> None:
+        engine.deliver(tag, effect_ids)
+
+    stages = [
+        (handle_event, "events"),
+        (fire_timer, "timers"),
+        (apply_command, "commands"),
+        (deliver, "deliveries"),
+    ]
+    return {
+        fn.__name__: dramatiq.actor(fn, broker=broker, actor_name=fn.__name__, queue_name=queue)
+        for fn, queue in stages
+    }
+
+
+def build_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    notifier: Notifier | None = None,
+    policy: Policy | None = None,
+    client: redis.Redis | None = None,
+    embedded: bool | None = None,
+) -> App:
+    """Build everything a process needs. With no ``ESAFETY_REDIS_URL``: fakeredis and the
+    StubBroker, the same store code and scripts."""
+    settings = settings or Settings()
+    embedded = settings.embedded if embedded is None else embedded
+    clock = clock or (VirtualClock() if embedded else SystemClock())
+    policy = policy or (
+        load_policy(settings.policy_path) if settings.policy_path else default_policy()
+    )
+    store = RedisStore(client or _client(settings, embedded), Keys(settings.key_prefix))
+    notifier = notifier or (MemoryNotifier() if embedded else build_notifier(settings.notifier))
+    broker = build_broker(settings, embedded=embedded)
+    engine = Engine(
+        store=store,
+        policy=policy,
+        clock=clock,
+        notifier=notifier,
+        limits=settings.limits(),
+        conflict_retries=settings.conflict_retries,
+        not_found_retries=0 if embedded else settings.not_found_retries,
+        retries_of_current=_retries,
+    )
+    actors = _register(broker, engine)
+    engine.dispatch = ActorDispatch(
+        actors, clock, delayed_timers=not isinstance(clock, VirtualClock)
+    )
+    return App(settings, broker, store, engine, clock, notifier, policy, actors, embedded)
+
+
+def setup_dramatiq() -> None:
+    """For ``dramatiq esafety.workers.app:setup_dramatiq``: build the app, set its broker."""
+    from .logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    app = build_app(settings)
+    dramatiq.set_broker(app.broker)

@@ -1,0 +1,27 @@
+"""The ``esafety`` command: one module per command group, thin over the library."""
+
+from __future__ import annotations
+
+import typer
+
+from . import process_cmd, publish_cmd, read_cmd, worker_cmd
+
+__all__ = ["build_cli", "run"]
+
+
+def build_cli() -> typer.Typer:
+    cli = typer.Typer(
+        name="esafety",
+        help="E-safety case engine: events in, cases through the policy, an audit entry "
+        "at every step.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    for group in (process_cmd, publish_cmd, read_cmd, worker_cmd):
+        group.register(cli)
+    return cli
+
+
+def run() -> None:
+    build_cli()()

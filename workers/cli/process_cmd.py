@@ -1,0 +1,141 @@
+"""``process`` and ``demo``: events from a file, embedded, on the virtual clock."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ...events.errors import PolicyError
+from ...workflows.policy import load_policy
+from ..app import App, build_app
+from ..logs import configure_logging
+from ..process import Processor
+from ..settings import Settings
+from .common import fail, print_json
+from .read_cmd import print_timeline
+
+__all__ = ["register", "run_file"]
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _until(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--until {value!r} is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)", 2)
+    if moment.tzinfo is None:
+        fail("--until needs a timezone (e.g. ...Z)", 2)
+    return moment
+
+
+def run_file(
+    path: Path,
+    *,
+    policy: Path | None,
+    until: datetime | None,
+    progress: bool,
+    verbose: bool = False,
+) -> tuple[App, dict[str, Any]]:
+    """Process one file embedded and return the app (for reading) and the report."""
+    settings = Settings(redis_url=None)
+    configure_logging(settings.log_format, settings.log_level if verbose else "WARNING")
+    try:
+        loaded = load_policy(policy) if policy else None
+    except (PolicyError, OSError) as exc:
+        fail(f"policy {policy}: {exc}", 2)
+    app = build_app(settings, policy=loaded, embedded=True)
+    try:
+        lines = path.read_text("utf-8", errors="surrogateescape").splitlines()
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror}", 2)
+    with Processor(app) as processor:
+        if not progress:
+            return app, processor.run(lines, until=until)
+        columns = (
+            TextColumn("processing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task("events", total=len(lines))
+            report = processor.run(
+                lines, until=until, progress=lambda n: bar.update(task, completed=n)
+            )
+    return app, report
+
+
+def print_summary(report: dict[str, Any], console: Console) -> None:
+    events = report["events"]
+    console.print(
+        f"events: {events['accepted']} accepted, {events['duplicates']} duplicates, "
+        f"{events['quarantined']} quarantined (policy {report['policy_version']})"
+    )
+    table = Table(title="Cases")
+    for column in ("case", "kind", "state", "outcome", "rules"):
+        table.add_column(column)
+    for row in report["cases"]:
+        table.add_row(
+            row["case_id"], row["kind"], row["state"], row["outcome"], ", ".join(row["rules"])
+        )
+    console.print(table)
+    for member in report["members"]:
+        console.print(
+            f"member {member['member_id']}: {member['status']}, warnings {member['warnings']}"
+        )
+    for item in report["quarantine"]:
+        console.print(f"quarantined line {item['line']}: {item['error']}")
+
+
+def process(
+    file: Annotated[
+        Path, typer.Argument(help="JSONL file of CloudEvents.", exists=True, dir_okay=False)
+    ],
+    policy: Annotated[Path | None, typer.Option(help="Policy TOML (default: shipped).")] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="The report as one JSON object.")
+    ] = False,
+    until: Annotated[str | None, typer.Option(help="Move the clock on to this time.")] = None,
+    progress: Annotated[bool | None, typer.Option(help="Progress bar (default: on a tty).")] = None,
+    verbose: Annotated[bool, typer.Option(help="Audit lines on stderr.")] = False,
+) -> None:
+    """Run events through publish, queue, worker and store (embedded), then report."""
+    show = sys.stderr.isatty() if progress is None else progress
+    _, report = run_file(file, policy=policy, until=_until(until), progress=show, verbose=verbose)
+    if json_out:
+        print_json(report)
+    else:
+        print_summary(report, Console())
+
+
+def demo(
+    json_out: Annotated[
+        bool, typer.Option("--json", help="The report as one JSON object.")
+    ] = False,
+) -> None:
+    """Process the shipped examples (every flow) and print each case's timeline."""
+    app, report = run_file(EXAMPLES / "demo.jsonl", policy=None, until=None, progress=False)
+    if json_out:
+        print_json(report)
+        return
+    console = Console()
+    print_summary(report, console)
+    for row in report["cases"]:
+        print_timeline(app.store, row["case_id"], console)
+    for member in report["members"]:
+        print_timeline(app.store, f"member:{member['member_id']}", console)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(process)
+    app.command()(demo)

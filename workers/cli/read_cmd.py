@@ -1,0 +1,120 @@
+"""Commands for safeguarding leads: cases, a case, a member, a timeline."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ...workflows.reviews import allowed_decisions
+from ..report import case_row, member_row
+from ..store import RedisStore
+from ..timeline import timeline_rows
+from .common import fail, open_app, print_json
+
+__all__ = ["register"]
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object on stdout, for tools.")]
+
+
+def print_timeline(store: RedisStore, chain_id: str, console: Console) -> None:
+    rows = timeline_rows(store.audit(chain_id))
+    table = Table(title=f"Timeline of {chain_id}", show_lines=False)
+    for column in ("#", "when (UTC)", "who", "what", "clauses", "notices", "policy"):
+        table.add_column(column)
+    for row in rows:
+        notices = ", ".join(f"{n['kind']} -> {n['recipient']}" for n in row["notices"])
+        table.add_row(
+            str(row["seq"]),
+            row["at"],
+            row["actor"],
+            row["what"],
+            ", ".join(row["clauses"]),
+            notices,
+            row["policy_version"],
+        )
+    console.print(table)
+
+
+def timeline(case_id: str, json_out: JsonOpt = False) -> None:
+    """A case's (or ``member:<id>``'s) audit entries as a chronology."""
+    app = open_app(quiet=True)
+    entries = app.store.audit(case_id)
+    if not entries:
+        fail(f"no audit entries for {case_id!r}; check the case id (esafety cases)", 1)
+    if json_out:
+        print_json({"case_id": case_id, "entries": timeline_rows(entries)})
+        return
+    print_timeline(app.store, case_id, Console())
+
+
+def case(case_id: str, json_out: JsonOpt = False) -> None:
+    """One case: state, outcome, rules and the decisions a lead may record now."""
+    app = open_app(quiet=True)
+    found = app.store.case(case_id)
+    if found is None:
+        fail(f"case {case_id!r} not found; list cases with `esafety cases`", 1)
+    row = {
+        **case_row(found),
+        "allowed_decisions": allowed_decisions(found),
+        "opened_at": found.opened_at,
+        "escalation_level": found.escalation_level,
+        "acknowledged": found.acknowledged,
+    }
+    if json_out:
+        print_json(row)
+        return
+    for key, value in row.items():
+        typer.echo(f"{key:>18}: {value}")
+
+
+def member(member_id: str, json_out: JsonOpt = False) -> None:
+    """A member's status, warnings in force, and history across cases."""
+    app = open_app(quiet=True)
+    found = app.store.member(member_id)
+    if found is None:
+        fail(f"member {member_id!r} not found", 1)
+    cases = [case_row(c) for c in app.store.cases() if c.member_id == member_id]
+    history = timeline_rows(app.store.audit(found.chain_id))
+    if json_out:
+        print_json({**member_row(found), "cases": cases, "history": history})
+        return
+    row = member_row(found)
+    typer.echo(f"member {row['member_id']}: {row['status']}, warnings in force {row['warnings']}")
+    for item in cases:
+        typer.echo(f"  {item['case_id']}: {item['state']} / {item['outcome']} {item['rules']}")
+    print_timeline(app.store, found.chain_id, Console())
+
+
+def cases(
+    state: Annotated[str | None, typer.Option(help="Only cases in this state.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Every case, or those in one state."""
+    app = open_app(quiet=True)
+    rows = [case_row(c) for c in app.store.cases() if state is None or c.state.value == state]
+    if json_out:
+        print_json({"cases": rows})
+        return
+    table = Table(title="Cases")
+    for column in ("case", "kind", "state", "outcome", "rules", "member"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["case_id"],
+            row["kind"],
+            row["state"],
+            row["outcome"],
+            ", ".join(row["rules"]),
+            row["member_id"] or "",
+        )
+    Console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(timeline)
+    app.command()(case)
+    app.command()(member)
+    app.command()(cases)

@@ -1,0 +1,297 @@
+"""The actors' bodies: read, decide, commit, dispatch. One stage per queue.
+
+Every body is idempotent, because dramatiq delivers at least once: a commit is
+keyed by the event's (source, id) (or the timer's, or the command's id), and a
+redelivered message replays the dispatch of what was already committed instead
+of deciding again. Bad input is quarantined with its raw bytes; a version
+conflict is retried from a fresh read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from ..events.envelope import Event, parse_event
+from ..events.errors import CaseNotFound, ConflictError, DecisionRefused, InvalidEvent
+from ..events.limits import Limits
+from ..events.models import CaseReviewed
+from ..workflows.decide import decide, decide_command, decide_register, decide_timer
+from ..workflows.ids import TimerKind
+from ..workflows.model import Command, Decision, Timer, member_tag
+from ..workflows.policy import Policy
+from ..workflows.routing import route
+from ..workflows.steps import iso
+from .clock import Clock
+from .notifier import Notifier
+from .store import CommitResult, Loaded, RedisStore
+
+__all__ = ["QUEUES", "Dispatch", "Engine"]
+
+QUEUES = ("events", "timers", "commands", "deliveries")
+log = structlog.get_logger("esafety.engine")
+audit_log = structlog.get_logger("esafety.audit")
+
+
+class Dispatch(Protocol):
+    """How the engine hands work to the next stage (dramatiq actors, set by the app)."""
+
+    def deliver(self, tag: str, effect_ids: list[str]) -> None: ...
+    def schedule(self, timer_json: str, timer: Timer) -> None: ...
+    def command(self, command_json: str) -> None: ...
+
+
+@dataclass
+class Engine:
+    store: RedisStore
+    policy: Policy
+    clock: Clock
+    notifier: Notifier
+    limits: Limits = field(default_factory=Limits)
+    conflict_retries: int = 20
+    not_found_retries: int = 6
+    dispatch: Dispatch | None = None
+    retries_of_current: Callable[[], int] = lambda: 0
+    on_commit: Callable[[str, Decision], None] | None = None
+
+    # -- events ---------------------------------------------------------------
+    def handle_event(self, body: str, line: int | None = None) -> str:
+        """Actor ``handle_event``: returns what happened (ok, dup, quarantined, retry)."""
+        try:
+            event = parse_event(body, self.limits)
+        except InvalidEvent as exc:
+            return self._quarantine(body, str(exc), line, exc.event_id)
+        try:
+            return self._retrying(lambda: self._event(event))
+        except DecisionRefused as exc:
+            return self._quarantine(body, str(exc), line, event.id, origin=(event.source, event.id))
+        except CaseNotFound as exc:
+            if self.retries_of_current() < self.not_found_retries:
+                raise
+            return self._quarantine(
+                body, f"{exc} (after retries)", line, event.id, origin=(event.source, event.id)
+            )
+
+    def _retrying(self, attempt: Callable[[], CommitResult | None]) -> str:
+        for _ in range(self.conflict_retries):
+            result = attempt()
+            if result is None:
+                return "ok"
+            if result.status != "conflict":
+                self._dispatch(result)
+                return result.status
+        raise ConflictError("(retries exhausted)")
+
+    def _quarantine(
+        self,
+        body: str,
+        error: str,
+        line: int | None,
+        event_id: str | None,
+        origin: tuple[str, str] | None = None,
+    ) -> str:
+        dedup = hashlib.sha256(
+            ("\x1f".join(origin) if origin else body).encode("utf-8", "surrogatepass")
+        ).hexdigest()
+        self.store.quarantine(
+            raw=body.encode("utf-8", "surrogatepass"),
+            error=error,
+            stage="consume",
+            at=self.clock.now(),
+            line=line,
+            event_id=event_id,
+            dedup=dedup,
+        )
+        log.warning("event.quarantined", event_id=event_id, reason=error, line=line)
+        return "quarantined"
+
+    def _load_for(self, event: Event) -> Loaded:
+        r = route(event)
+        tag = r.tag or (self.store.tag_of(r.case_id) if r.case_id else None)
+        if tag is None:
+            raise CaseNotFound(r.case_id or "?")
+        loaded = self.store.load(
+            tag,
+            case_id=r.case_id,
+            member_id=r.member_id,
+            linked_case=r.linked_case,
+            children=r.children,
+        )
+        if isinstance(event.data, CaseReviewed) and loaded.case is not None:
+            case = loaded.case
+            member_id = (
+                case.member_id if case.member_id and tag == member_tag(case.member_id) else None
+            )
+            if member_id or case.children:
+                loaded = self.store.load(
+                    tag,
+                    case_id=r.case_id,
+                    member_id=member_id,
+                    linked_case=None,
+                    children=case.children,
+                )
+        return loaded
+
+    def _event(self, event: Event) -> CommitResult | None:
+        r = route(event)
+        if r.register_child is not None:
+            return self._register(event, r.register_child)
+        loaded = self._load_for(event)
+        decision = decide(
+            loaded.case,
+            event,
+            self.policy,
+            loaded.registers,
+            self.clock.now(),
+            member=loaded.member,
+            linked=loaded.linked,
+        )
+        return self._commit(
+            decision,
+            loaded,
+            (event.source, event.id),
+            counter="duplicates" if decision.noop else "accepted",
+        )
+
+    def _register(self, event: Event, child_id: str) -> CommitResult:
+        tag = f"c:{child_id}"
+        record = self.store.register(child_id)
+        updated = decide_register(event, record)
+        plan = self.store.register_plan(
+            updated,
+            tag=tag,
+            expected=record.version if record else 0,
+            seen=self.store.keys.seen(tag, event.source, event.id),
+        )
+        return self.store.commit(plan, [self.store.keys.register(tag)])
+
+    # -- commit and dispatch ------------------------------------------------------
+    def _commit(
+        self,
+        decision: Decision,
+        loaded: Loaded,
+        origin: tuple[str, ...],
+        counter: str | None,
+        extra: dict[str, Any] | None = None,
+    ) -> CommitResult:
+        keys = self.store.keys
+        checks: list[list[Any]] = []
+        if loaded.case is not None or decision.case is not None:
+            case_id = (decision.case or loaded.case).case_id  # type: ignore[union-attr]
+            checks.append(
+                [keys.case(loaded.tag, case_id), loaded.case.version if loaded.case else 0]
+            )
+        if loaded.member is not None or decision.member is not None:
+            member_id = (decision.member or loaded.member).member_id  # type: ignore[union-attr]
+            checks.append(
+                [keys.member(loaded.tag, member_id), loaded.member.version if loaded.member else 0]
+            )
+        plan = self.store.decision_plan(
+            decision,
+            tag=loaded.tag,
+            seen=keys.seen(loaded.tag, *origin),
+            checks=checks,
+            counter=counter,
+        )
+        plan.update(extra or {})
+        result = self.store.commit(plan, [c[0] for c in checks])
+        if result.status == "ok":
+            for entry in decision.audit:
+                audit_log.info("audit.step", **entry.as_dict())
+            if self.on_commit:
+                self.on_commit(loaded.tag, decision)
+        return result
+
+    def _dispatch(self, result: CommitResult) -> None:
+        if self.dispatch is None:
+            return
+        tag = result.result.get("tag", "")
+        if result.result.get("effects"):
+            self.dispatch.deliver(tag, list(result.result["effects"]))
+        for raw in result.result.get("timers", []):
+            self.dispatch.schedule(raw, Timer.model_validate_json(raw))
+        for raw in result.result.get("commands", []):
+            self.dispatch.command(raw)
+
+    # -- timers and commands ---------------------------------------------------------
+    def fire_timer(self, timer_json: str) -> str:
+        """Actor ``fire_timer``: a deadline is due; a stale one changes nothing."""
+        timer = Timer.model_validate_json(timer_json)
+
+        def attempt() -> CommitResult:
+            if timer.kind is TimerKind.SUSPENSION_EXPIRY:
+                loaded = self.store.load(
+                    timer.tag, case_id=None, member_id=timer.target, linked_case=None, children=()
+                )
+            else:
+                loaded = self.store.load(
+                    timer.tag, case_id=timer.target, member_id=None, linked_case=None, children=()
+                )
+            decision = decide_timer(
+                timer, self.policy, self.clock.now(), case=loaded.case, member=loaded.member
+            )
+            return self._commit(
+                decision,
+                loaded,
+                ("timer", timer.timer_id),
+                counter=None,
+                extra={"zrems": [[self.store.keys.timers, timer_json]]},
+            )
+
+        return self._retrying(attempt)
+
+    def apply_command(self, command_json: str) -> str:
+        """Actor ``apply_command``: a change sent by another aggregate's decision."""
+        command = Command.model_validate_json(command_json)
+
+        def attempt() -> CommitResult:
+            if command.kind == "overturn":
+                loaded = self.store.load(
+                    command.tag,
+                    case_id=None,
+                    member_id=command.target,
+                    linked_case=None,
+                    children=(),
+                )
+            else:
+                first = self.store.load(
+                    command.tag,
+                    case_id=command.target,
+                    member_id=None,
+                    linked_case=None,
+                    children=(),
+                )
+                member_id = first.case.member_id if first.case else None
+                loaded = self.store.load(
+                    command.tag,
+                    case_id=command.target,
+                    member_id=member_id,
+                    linked_case=None,
+                    children=(),
+                )
+            decision = decide_command(
+                command, self.policy, self.clock.now(), case=loaded.case, member=loaded.member
+            )
+            return self._commit(decision, loaded, ("command", command.command_id), counter=None)
+
+        return self._retrying(attempt)
+
+    # -- delivery ----------------------------------------------------------------------
+    def deliver(self, tag: str, effect_ids: list[str]) -> int:
+        """Actor ``deliver``: send each effect once, by id; returns how many were sent now."""
+        sent = 0
+        for effect_id in effect_ids:
+            if self.store.is_delivered(tag, effect_id):
+                continue
+            effect = self.store.effect(tag, effect_id)
+            if effect is None:
+                log.error("outbox.missing", tag=tag, effect_id=effect_id)
+                continue
+            self.notifier.deliver(effect, delivered_at=iso(self.clock.now()))
+            self.store.mark_delivered(tag, effect_id)
+            sent += 1
+        return sent

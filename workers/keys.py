@@ -1,0 +1,51 @@
+"""Redis key names, in one place.
+
+Keys of one aggregate carry its hash tag (``{m:<member>}``, ``{complaint:<id>}``,
+``{c:<child>}``) so an atomic commit touches one hash slot; the ``esafety:idx:*``
+indexes are global and are the part to shard before a move to Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+__all__ = ["Keys"]
+
+
+class Keys:
+    """Key builder under a prefix (tests use a fresh prefix per run)."""
+
+    def __init__(self, prefix: str = "esafety") -> None:
+        self.prefix = prefix
+        self.cases = f"{prefix}:idx:cases"
+        self.members = f"{prefix}:idx:members"
+        self.chains = f"{prefix}:idx:chains"
+        self.effects = f"{prefix}:idx:effects"
+        self.pending = f"{prefix}:idx:outbox_pending"
+        self.timers = f"{prefix}:idx:timers"
+        self.stats = f"{prefix}:stats"
+        self.quarantine = f"{prefix}:quarantine"
+        self.quarantine_seen = f"{prefix}:quarantine:seen"
+        self.workers = f"{prefix}:workers"
+
+    def case(self, tag: str, case_id: str) -> str:
+        return f"{self.prefix}:{{{tag}}}:case:{case_id}"
+
+    def member(self, tag: str, member_id: str) -> str:
+        return f"{self.prefix}:{{{tag}}}:member:{member_id}"
+
+    def register(self, tag: str) -> str:
+        return f"{self.prefix}:{{{tag}}}:register"
+
+    def audit(self, tag: str, chain_id: str) -> str:
+        return f"{self.prefix}:{{{tag}}}:audit:{chain_id}"
+
+    def outbox(self, tag: str) -> str:
+        return f"{self.prefix}:{{{tag}}}:outbox"
+
+    def delivered(self, tag: str) -> str:
+        return f"{self.prefix}:{{{tag}}}:delivered"
+
+    def seen(self, tag: str, *origin: str) -> str:
+        digest = hashlib.sha256("\x1f".join(origin).encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{self.prefix}:{{{tag}}}:seen:{digest[:32]}"

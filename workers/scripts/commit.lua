@@ -1,0 +1,55 @@
+-- commit(plan): one atomic step of the engine.
+--
+-- KEYS: every key the plan touches (declared for Redis Cluster; the per-aggregate
+--       keys share one hash tag).
+-- ARGV[1]: the plan, JSON:
+--   seen     key of the idempotency record ("" for none)
+--   result   what to store under `seen` and return on a redelivery
+--   checks   [[key, version]]  aggregates whose stored "version" must equal this (0: absent)
+--   sets     [[key, value]]
+--   xadds    [[stream, value]]  audit entries, field "e"
+--   hsets    [[key, field, value]]
+--   sadds    [[key, member]]
+--   zadds    [[key, score, member]]
+--   zrems    [[key, member]]
+--   rpushes  [[key, value]]
+--   hincrs   [[key, field, n]]
+--   dup_hincrs [[key, field, n]]   applied instead of everything else on a redelivery
+-- Returns {"ok"} | {"dup", result} | {"conflict", key}.
+
+local plan = cjson.decode(ARGV[1])
+
+if plan.seen ~= "" then
+    local previous = redis.call("GET", plan.seen)
+    if previous then
+        for _, op in ipairs(plan.dup_hincrs) do
+            redis.call("HINCRBY", op[1], op[2], op[3])
+        end
+        return {"dup", previous}
+    end
+end
+
+for _, check in ipairs(plan.checks) do
+    local current = redis.call("GET", check[1])
+    local version = 0
+    if current then
+        version = cjson.decode(current)["version"] or 0
+    end
+    if version ~= check[2] then
+        return {"conflict", check[1]}
+    end
+end
+
+for _, op in ipairs(plan.sets) do redis.call("SET", op[1], op[2]) end
+for _, op in ipairs(plan.xadds) do redis.call("XADD", op[1], "*", "e", op[2]) end
+for _, op in ipairs(plan.hsets) do redis.call("HSET", op[1], op[2], op[3]) end
+for _, op in ipairs(plan.sadds) do redis.call("SADD", op[1], op[2]) end
+for _, op in ipairs(plan.zadds) do redis.call("ZADD", op[1], op[2], op[3]) end
+for _, op in ipairs(plan.zrems) do redis.call("ZREM", op[1], op[2]) end
+for _, op in ipairs(plan.rpushes) do redis.call("RPUSH", op[1], op[2]) end
+for _, op in ipairs(plan.hincrs) do redis.call("HINCRBY", op[1], op[2], op[3]) end
+
+if plan.seen ~= "" then
+    redis.call("SET", plan.seen, plan.result)
+end
+return {"ok"}

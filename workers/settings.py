@@ -1,0 +1,54 @@
+"""Configuration: one ``Settings`` object, read from ``ESAFETY_*`` at the entry point.
+
+Library code never reads the environment; it is handed what it needs from here.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ..events.limits import Limits
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set. Secrets (URLs with passwords, keys) are ``SecretStr``."""
+
+    model_config = SettingsConfigDict(env_prefix="ESAFETY_", extra="ignore")
+
+    redis_url: SecretStr | None = Field(None, description="redis:// or rediss://; unset: embedded")
+    broker_url: SecretStr | None = Field(None, description="amqp:// for RabbitMQ; default: Redis")
+    key_prefix: str = "esafety"
+    broker_namespace: str = "esafety-dramatiq"
+    policy_path: str | None = None
+    notifier: str = "file:esafety-notices.jsonl"
+    log_format: str = Field("auto", description="json, console or auto (console on a terminal)")
+    log_level: str = "INFO"
+    max_payload_bytes: int = 256 * 1024
+    max_text_chars: int = 20_000
+    max_list_items: int = 100
+    conflict_retries: int = 20
+    max_retries: int = 8
+    min_backoff_ms: int = 200
+    max_backoff_ms: int = 60_000
+    not_found_retries: int = 6
+    heartbeat_timeout_ms: int = 5_000
+    maintenance_chance: int = 1_000_000
+    worker_timeout_ms: int = 100
+    queue_prefetch: int = 0
+    processes: int = 1
+    threads: int = 8
+    metrics_port: int | None = None
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_payload_bytes=self.max_payload_bytes,
+            max_text_chars=self.max_text_chars,
+            max_list_items=self.max_list_items,
+        )
+
+    @property
+    def embedded(self) -> bool:
+        return self.redis_url is None

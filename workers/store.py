@@ -1,0 +1,346 @@
+"""The Redis store: aggregates, registers, outbox, timers and audit streams.
+
+Every change is one call of ``commit.lua``: the transition, its audit entries and
+its outbox rows are written together or not at all, keyed by the event's
+(source, id), and only if the aggregates still have the versions that were read.
+The same code runs on a real Redis and, embedded, on fakeredis.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import redis
+
+from ..workflows.model import AuditEntry, Case, Decision, Effect, Member, Timer
+from ..workflows.registers import ChildRecord, Registers
+from .keys import Keys
+
+__all__ = ["CommitResult", "Loaded", "RedisStore", "Store"]
+
+_SCRIPT = (Path(__file__).parent / "scripts" / "commit.lua").read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    """``status`` is ok, dup or conflict; ``result`` what to dispatch after the commit."""
+
+    status: str
+    result: dict[str, Any]
+    key: str = ""
+
+
+@dataclass
+class Loaded:
+    """What a decision reads: the case, the member, a linked case and the registers."""
+
+    tag: str
+    case: Case | None = None
+    member: Member | None = None
+    linked: Case | None = None
+    registers: Registers = field(default_factory=Registers)
+
+
+class Store(Protocol):
+    """The storage port the actors use (RedisStore on Redis and on fakeredis)."""
+
+    keys: Keys
+
+    def tag_of(self, case_id: str) -> str | None: ...
+    def load(
+        self,
+        tag: str,
+        *,
+        case_id: str | None,
+        member_id: str | None,
+        linked_case: str | None,
+        children: tuple[str, ...],
+    ) -> Loaded: ...
+    def commit(self, plan: dict[str, Any], keys: list[str]) -> CommitResult: ...
+
+
+def _json(model: Any) -> str:
+    return str(model.model_dump_json(by_alias=True))
+
+
+def _timer_member(timer: Timer) -> str:
+    return _json(timer)
+
+
+class RedisStore:
+    """The store on one Redis (real or fake); see ``keys.py`` for the layout."""
+
+    def __init__(self, client: redis.Redis, keys: Keys | None = None) -> None:
+        self.client = client
+        self.keys = keys or Keys()
+        self._commit = client.register_script(_SCRIPT)
+
+    # -- reads for a decision ---------------------------------------------
+    def tag_of(self, case_id: str) -> str | None:
+        value = self.client.hget(self.keys.cases, case_id)
+        return value.decode() if value else None
+
+    def load(
+        self,
+        tag: str,
+        *,
+        case_id: str | None,
+        member_id: str | None,
+        linked_case: str | None,
+        children: tuple[str, ...],
+    ) -> Loaded:
+        linked_tag = self.tag_of(linked_case) if linked_case else None
+        pipe = self.client.pipeline(transaction=False)
+        pipe.get(self.keys.case(tag, case_id) if case_id else "-")
+        pipe.get(self.keys.member(tag, member_id) if member_id else "-")
+        pipe.get(self.keys.case(linked_tag, linked_case) if linked_tag and linked_case else "-")
+        for child in children:
+            pipe.get(self.keys.register(f"c:{child}"))
+        raw = pipe.execute()
+        records = {c: self._child(c, r) for c, r in zip(children, raw[3:], strict=True)}
+        return Loaded(
+            tag=tag,
+            case=Case.model_validate_json(raw[0]) if raw[0] else None,
+            member=Member.model_validate_json(raw[1]) if raw[1] else None,
+            linked=Case.model_validate_json(raw[2]) if raw[2] else None,
+            registers=Registers(records),
+        )
+
+    @staticmethod
+    def _child(child_id: str, raw: bytes | None) -> ChildRecord:
+        if not raw:
+            return ChildRecord(child_id=child_id)
+        body = json.loads(raw)
+        return ChildRecord(
+            child_id=child_id,
+            consent=body["consent"],
+            guardians=tuple(body["guardians"]),
+            version=body["version"],
+        )
+
+    def register(self, child_id: str) -> ChildRecord | None:
+        raw = self.client.get(self.keys.register(f"c:{child_id}"))
+        return self._child(child_id, raw) if raw else None
+
+    # -- the atomic step ---------------------------------------------------
+    def commit(self, plan: dict[str, Any], keys: list[str]) -> CommitResult:
+        for name in (
+            "checks",
+            "sets",
+            "xadds",
+            "hsets",
+            "sadds",
+            "zadds",
+            "zrems",
+            "rpushes",
+            "hincrs",
+            "dup_hincrs",
+        ):
+            plan.setdefault(name, [])
+        plan.setdefault("seen", "")
+        plan.setdefault("result", "{}")
+        reply = self._commit(keys=keys, args=[json.dumps(plan, separators=(",", ":"))])
+        status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
+        if status == "dup":
+            return CommitResult("dup", json.loads(reply[1]))
+        if status == "conflict":
+            key = reply[1].decode() if isinstance(reply[1], bytes) else reply[1]
+            return CommitResult("conflict", {}, key)
+        return CommitResult("ok", json.loads(plan["result"]))
+
+    def decision_plan(
+        self,
+        decision: Decision,
+        *,
+        tag: str,
+        seen: str,
+        checks: list[list[Any]],
+        counter: str | None,
+    ) -> dict[str, Any]:
+        """Turn a decision into the commit script's plan (one hash slot plus indexes)."""
+        k = self.keys
+        plan: dict[str, Any] = {
+            "seen": seen,
+            "checks": checks,
+            "sets": [],
+            "xadds": [],
+            "hsets": [],
+            "sadds": [],
+            "zadds": [],
+            "rpushes": [],
+            "hincrs": [],
+            "dup_hincrs": [[k.stats, "duplicates", 1]] if counter else [],
+        }
+        if decision.case is not None:
+            plan["sets"].append([k.case(tag, decision.case.case_id), _json(decision.case)])
+            plan["hsets"].append([k.cases, decision.case.case_id, tag])
+        if decision.member is not None:
+            plan["sets"].append([k.member(tag, decision.member.member_id), _json(decision.member)])
+            plan["hsets"].append([k.members, decision.member.member_id, tag])
+        for entry in decision.audit:
+            plan["xadds"].append([k.audit(tag, entry.case_id), _json(entry)])
+            plan["hsets"].append([k.chains, entry.case_id, tag])
+        for effect in decision.effects:
+            plan["hsets"].append([k.outbox(tag), effect.effect_id, _json(effect)])
+            plan["sadds"].append([k.pending, f"{tag}|{effect.effect_id}"])
+            plan["rpushes"].append([k.effects, _json(effect)])
+        for timer in decision.timers:
+            plan["zadds"].append(
+                [k.timers, int(timer.due.timestamp() * 1000), _timer_member(timer)]
+            )
+        if counter:
+            plan["hincrs"].append([k.stats, counter, 1])
+        plan["result"] = json.dumps(
+            {
+                "tag": tag,
+                "effects": [e.effect_id for e in decision.effects],
+                "timers": [_json(t) for t in decision.timers],
+                "commands": [_json(c) for c in decision.commands],
+            }
+        )
+        return plan
+
+    def register_plan(
+        self, record: ChildRecord, *, tag: str, seen: str, expected: int
+    ) -> dict[str, Any]:
+        body = {
+            "consent": dict(record.consent),
+            "guardians": list(record.guardians),
+            "version": record.version,
+        }
+        return {
+            "seen": seen,
+            "checks": [[self.keys.register(tag), expected]],
+            "sets": [[self.keys.register(tag), json.dumps(body, sort_keys=True)]],
+            "hincrs": [[self.keys.stats, "accepted", 1]],
+            "dup_hincrs": [[self.keys.stats, "duplicates", 1]],
+            "result": json.dumps({"tag": tag, "effects": [], "timers": [], "commands": []}),
+        }
+
+    # -- outbox -------------------------------------------------------------
+    def effect(self, tag: str, effect_id: str) -> Effect | None:
+        raw = self.client.hget(self.keys.outbox(tag), effect_id)
+        return Effect.model_validate_json(raw) if raw else None
+
+    def is_delivered(self, tag: str, effect_id: str) -> bool:
+        return bool(self.client.sismember(self.keys.delivered(tag), effect_id))
+
+    def mark_delivered(self, tag: str, effect_id: str) -> None:
+        pipe = self.client.pipeline(transaction=True)
+        pipe.sadd(self.keys.delivered(tag), effect_id)
+        pipe.srem(self.keys.pending, f"{tag}|{effect_id}")
+        pipe.execute()
+
+    # -- quarantine ------------------------------------------------------------
+    def quarantine(
+        self,
+        *,
+        raw: bytes,
+        error: str,
+        stage: str,
+        at: datetime,
+        line: int | None = None,
+        event_id: str | None = None,
+        dedup: str | None = None,
+    ) -> bool:
+        """Keep rejected input with its raw bytes and the reason; False if already kept."""
+        if dedup and not self.client.sadd(self.keys.quarantine_seen, dedup):
+            return False
+        fields: dict[str, Any] = {
+            "raw": raw,
+            "error": error,
+            "stage": stage,
+            "at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "line": "" if line is None else str(line),
+            "event_id": event_id or "",
+        }
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xadd(self.keys.quarantine, fields)
+        pipe.hincrby(self.keys.stats, "quarantined", 1)
+        pipe.execute()
+        return True
+
+    def quarantine_entries(self) -> list[dict[str, Any]]:
+        out = []
+        for entry_id, fields in self.client.xrange(self.keys.quarantine):
+            item = {k.decode(): v for k, v in fields.items()}
+            out.append(
+                {
+                    "id": entry_id.decode(),
+                    "line": int(item["line"]) if item.get("line") else None,
+                    "error": item["error"].decode(),
+                    "stage": item["stage"].decode(),
+                    "event_id": item.get("event_id", b"").decode() or None,
+                    "at": item["at"].decode(),
+                    "raw": item["raw"],
+                }
+            )
+        return out
+
+    # -- reads for people and reports -------------------------------------------
+    def case(self, case_id: str) -> Case | None:
+        tag = self.tag_of(case_id)
+        raw = self.client.get(self.keys.case(tag, case_id)) if tag else None
+        return Case.model_validate_json(raw) if raw else None
+
+    def member(self, member_id: str) -> Member | None:
+        tag = self.client.hget(self.keys.members, member_id)
+        raw = self.client.get(self.keys.member(tag.decode(), member_id)) if tag else None
+        return Member.model_validate_json(raw) if raw else None
+
+    def _all(self, index: str, key: Any, model: Any) -> list[Any]:
+        pairs = sorted((k.decode(), v.decode()) for k, v in self.client.hgetall(index).items())
+        out: list[Any] = []
+        for start in range(0, len(pairs), 500):
+            chunk = pairs[start : start + 500]
+            values = self.client.mget([key(tag, name) for name, tag in chunk]) if chunk else []
+            out.extend(model.model_validate_json(v) for v in values if v)
+        return out
+
+    def cases(self) -> list[Case]:
+        return self._all(self.keys.cases, self.keys.case, Case)
+
+    def members(self) -> list[Member]:
+        return self._all(self.keys.members, self.keys.member, Member)
+
+    def effects(self) -> list[Effect]:
+        return [Effect.model_validate_json(v) for v in self.client.lrange(self.keys.effects, 0, -1)]
+
+    def timers(self) -> list[Timer]:
+        return [Timer.model_validate_json(v) for v in self.client.zrange(self.keys.timers, 0, -1)]
+
+    def due_timers(self, until: datetime, limit: int = 100) -> list[Timer]:
+        raw = self.client.zrangebyscore(
+            self.keys.timers, "-inf", int(until.timestamp() * 1000), start=0, num=limit
+        )
+        return [Timer.model_validate_json(v) for v in raw]
+
+    def chains(self) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in self.client.hgetall(self.keys.chains).items()}
+
+    def audit(self, chain_id: str, tag: str | None = None) -> list[AuditEntry]:
+        tag = tag or self.chains().get(chain_id) or self.tag_of(chain_id)
+        if tag is None:
+            return []
+        return [
+            AuditEntry.model_validate_json(fields[b"e"])
+            for _, fields in self.client.xrange(self.keys.audit(tag, chain_id))
+        ]
+
+    def iter_audit(self) -> Iterator[tuple[str, list[AuditEntry]]]:
+        for chain_id, tag in sorted(self.chains().items()):
+            yield chain_id, self.audit(chain_id, tag)
+
+    def stats(self) -> dict[str, int]:
+        raw = self.client.hgetall(self.keys.stats)
+        out = {"accepted": 0, "duplicates": 0, "quarantined": 0}
+        out.update({k.decode(): int(v) for k, v in raw.items()})
+        return out
+
+    def outbox_pending(self) -> int:
+        return int(self.client.scard(self.keys.pending))

@@ -1,0 +1,130 @@
+"""``decide``: the one pure function from (case, event, policy, registers, now) to a Decision.
+
+Pure so a year of events can be replayed under another policy in a plain loop,
+with no Redis and no queue (E6: a policy change can be tried before it is made).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..events.envelope import Event
+from ..events.models import (
+    AllegationReported,
+    AppealLodged,
+    CaseReviewed,
+    ComplaintReceived,
+    ConsentRecorded,
+    ConsentWithdrawn,
+    GuardianRegistered,
+    MemberRemovalRequested,
+    PostSubmitted,
+)
+from .alerts import repeat_alert
+from .cases import open_allegation, open_appeal, open_complaint, request_removal
+from .ids import TimerKind
+from .ladder import lift, reinstate
+from .model import Case, Command, Decision, Member, Timer
+from .policy import Policy
+from .posts import open_post
+from .registers import ChildRecord, Registers
+from .reviews import apply_review, sanction_closed_post
+from .steps import Builder
+
+__all__ = ["decide", "decide_command", "decide_register", "decide_timer"]
+
+
+def _actor(event: Event) -> str:
+    if isinstance(event.data, CaseReviewed):
+        return f"human:{event.data.reviewer_ref}"
+    return "system:screening"
+
+
+def decide(
+    case: Case | None,
+    event: Event,
+    policy: Policy,
+    registers: Registers,
+    now: datetime,
+    *,
+    member: Member | None = None,
+    linked: Case | None = None,
+) -> Decision:
+    """The steps an event causes. An event about a case that already exists (a
+    republished post, a second appeal with the same id) changes nothing."""
+    data = event.data
+    b = Builder(policy, now, (event.source, event.id), _actor(event), case=case, member=member)
+    if isinstance(data, CaseReviewed):
+        if case is None:
+            from ..events.errors import CaseNotFound
+
+            raise CaseNotFound(data.case_id)
+        apply_review(b, case, data, registers)
+        return b.build(case, member)
+    if case is not None:
+        return Decision(noop=True)
+    if isinstance(data, PostSubmitted):
+        open_post(b, event, data, registers, member or Member(member_id=data.member_id))
+    elif isinstance(data, ComplaintReceived):
+        open_complaint(b, event, data, linked)
+    elif isinstance(data, AllegationReported):
+        open_allegation(b, event, data)
+    elif isinstance(data, AppealLodged):
+        open_appeal(b, event, data, linked)
+    elif isinstance(data, MemberRemovalRequested):
+        request_removal(b, event, data, member or Member(member_id=data.member_id))
+    return b.build(case, member)
+
+
+def decide_timer(
+    timer: Timer,
+    policy: Policy,
+    now: datetime,
+    *,
+    case: Case | None = None,
+    member: Member | None = None,
+) -> Decision:
+    """A deadline fell due. Stale timers (the aggregate moved on) decide nothing."""
+    b = Builder(policy, now, ("timer", timer.timer_id), "system:timers", case=case, member=member)
+    if timer.kind is TimerKind.SUSPENSION_EXPIRY:
+        reinstate(b, timer_id=timer.timer_id)
+    else:
+        repeat_alert(b, timer)
+    return b.build(case, member)
+
+
+def decide_command(
+    command: Command,
+    policy: Policy,
+    now: datetime,
+    *,
+    case: Case | None = None,
+    member: Member | None = None,
+) -> Decision:
+    """A change another aggregate's decision sent here through the outbox."""
+    b = Builder(
+        policy, now, ("command", command.command_id), "system:commands", case=case, member=member
+    )
+    if command.kind == "overturn":
+        lift(b, case_id=command.case_id)
+    elif command.kind == "sanction_post" and case is not None:
+        sanction_closed_post(b, case)
+    return b.build(case, member)
+
+
+def decide_register(event: Event, record: ChildRecord | None) -> ChildRecord:
+    """Consent and guardian events update the registers; withdrawal counts from now (E3)."""
+    data = event.data
+    assert isinstance(data, ConsentRecorded | ConsentWithdrawn | GuardianRegistered)
+    record = record or ChildRecord(child_id=data.child_id)
+    consent = dict(record.consent)
+    guardians = record.guardians
+    if isinstance(data, ConsentRecorded):
+        consent.update(dict.fromkeys(data.purposes, True))
+    elif isinstance(data, ConsentWithdrawn):
+        consent.update(dict.fromkeys(data.purposes, False))
+    else:
+        guardians = tuple(dict.fromkeys((*guardians, *(g.guardian_ref for g in data.guardians))))
+    return ChildRecord(
+        child_id=data.child_id, consent=consent, guardians=guardians, version=record.version + 1
+    )

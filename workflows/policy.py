@@ -1,0 +1,175 @@
+"""The policy as versioned data: loaded from TOML, checked, compiled once.
+
+Why data and not code: the charity reviews its policy every year (E6) and must be
+able to change a threshold or a word list without a release; and every decision
+records ``version`` so an old decision can be traced to the rules that made it.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..events.errors import PolicyError
+from .ids import Clause, RuleId
+
+__all__ = ["DEFAULT_POLICY_PATH", "Policy", "RulePolicy", "default_policy", "load_policy"]
+
+DEFAULT_POLICY_PATH = "data/default_policy.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Sanctions(_Strict):
+    warnings_for_removal: int = Field(2, ge=1)
+    removal: Literal["temporary", "permanent"] = "temporary"
+    temporary_removal_days: float = Field(30, gt=0)
+    after_temporary_removal: Literal["temporary", "permanent"] = "permanent"
+    threat: Literal["temporary", "permanent"] = "permanent"
+    warn_on_child_image: bool = False
+
+
+class Escalation(_Strict):
+    chain: tuple[str, ...] = Field(("dsl", "deputy-dsl", "chair-of-trustees"), min_length=1)
+    review_ref: str = "dsl"
+
+
+class Deadlines(_Strict):
+    allegation_default_hours: float = Field(24, gt=0)
+    complaint_response_hours: float = Field(48, gt=0)
+    allegation_hours: dict[str, float] = {}
+
+
+class Consent(_Strict):
+    group_post_purpose: str = "facebook_group"
+
+
+class PersonalInfo(_Strict):
+    allowlist: tuple[str, ...] = ()
+    default_region: str = "GB"
+
+
+class Links(_Strict):
+    blocklist: tuple[str, ...] = ()
+    review: tuple[str, ...] = ()
+
+
+class RulePolicy(_Strict):
+    """One rule: the clause it enforces and the words and patterns that find it."""
+
+    clause: Clause
+    also: tuple[Clause, ...] = ()
+    terms: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()
+    enabled: bool = True
+
+
+class Policy(_Strict):
+    """A loaded policy; patterns are compiled on first use and kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+
+    version: str = Field(min_length=1)
+    title: str = ""
+    sanctions: Sanctions = Sanctions()
+    escalation: Escalation = Escalation()
+    deadlines: Deadlines = Deadlines()
+    external: dict[str, str] = {"default": "local-authority"}
+    consent: Consent = Consent()
+    personal_info: PersonalInfo = PersonalInfo()
+    links: Links = Links()
+    rules: dict[RuleId, RulePolicy]
+    waived: dict[Clause, str] = {}
+
+    def clauses_for(self, rule: RuleId) -> tuple[Clause, ...]:
+        """The clause a rule enforces first, then the clauses it also cites."""
+        entry = self.rules[rule]
+        return (entry.clause, *entry.also)
+
+    def allegation_deadline(self, category: str) -> timedelta:
+        hours = self.deadlines.allegation_hours.get(
+            category, self.deadlines.allegation_default_hours
+        )
+        return timedelta(hours=hours)
+
+    def external_body(self, category: str | None) -> str:
+        return self.external.get(category or "default", self.external.get("default", "police"))
+
+    @cached_property
+    def compiled(self) -> dict[RuleId, tuple[frozenset[str], re.Pattern[str] | None]]:
+        """Each rule's term set and one alternation of its phrases, compiled once."""
+        out: dict[RuleId, tuple[frozenset[str], re.Pattern[str] | None]] = {}
+        for rule, entry in self.rules.items():
+            if not entry.enabled:
+                continue
+            pattern = None
+            if entry.phrases:
+                pattern = re.compile("|".join(f"(?:{p})" for p in entry.phrases))
+            out[rule] = (frozenset(t.casefold() for t in entry.terms), pattern)
+        return out
+
+
+def _line_of(text: str, needle: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    return None
+
+
+def _check_patterns(policy: Policy, text: str) -> None:
+    for rule, entry in policy.rules.items():
+        for phrase in entry.phrases:
+            try:
+                re.compile(phrase)
+            except re.error as exc:
+                raise PolicyError(
+                    f"rules.{rule}: a phrase is not a valid regular expression ({exc.msg})",
+                    line=_line_of(text, f"[rules.{rule}]"),
+                ) from None
+
+
+def parse_policy(text: str) -> Policy:
+    """Parse and check policy TOML; errors name the line."""
+    try:
+        raw: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise PolicyError(f"not valid TOML: {exc}", line=int(match[1]) if match else None) from None
+    try:
+        policy = Policy.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors(include_input=False, include_url=False)[0]
+        loc = [str(part) for part in error["loc"]]
+        needle = f"[{'.'.join(loc[:2])}]" if loc and loc[0] == "rules" else loc[-1] if loc else ""
+        raise PolicyError(
+            f"{'.'.join(loc)}: {error['msg']}", line=_line_of(text, needle) if needle else None
+        ) from None
+    _check_patterns(policy, text)
+    return policy
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Load a policy file, or the default shipped with the package."""
+    if path is None:
+        text = (Path(__file__).parent / DEFAULT_POLICY_PATH).read_text("utf-8")
+    else:
+        text = Path(path).read_text("utf-8")
+    return parse_policy(text)
+
+
+_DEFAULT: list[Policy] = []
+
+
+def default_policy() -> Policy:
+    """The shipped policy, loaded once per process."""
+    if not _DEFAULT:
+        _DEFAULT.append(load_policy())
+    return _DEFAULT[0]

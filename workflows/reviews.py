@@ -1,0 +1,188 @@
+"""Human review decisions: checked against the case's kind and state, then applied.
+
+A decision the state does not allow is refused with the case id, its state and the
+decisions it allows, so the lead knows what they can do instead.
+"""
+
+from __future__ import annotations
+
+from ..events.errors import DecisionRefused
+from ..events.models import CaseReviewed, ReviewDecision
+from .audit import text_hash
+from .ids import CaseKind, Clause, EffectKind, Outcome, State
+from .ladder import sanction_breach
+from .model import Case, member_tag
+from .posts import close, sanction_post
+from .registers import Registers
+from .steps import Builder
+
+__all__ = ["allowed_decisions", "apply_review", "sanction_closed_post"]
+
+D = ReviewDecision
+_BY_KIND: dict[CaseKind, tuple[ReviewDecision, ...]] = {
+    CaseKind.POST: (D.ACKNOWLEDGE, D.UPHOLD, D.DISMISS, D.CLOSE),
+    CaseKind.COMPLAINT: (D.ACKNOWLEDGE, D.UPHOLD, D.DISMISS, D.REFER_EXTERNAL, D.CLOSE),
+    CaseKind.ALLEGATION: (
+        D.ACKNOWLEDGE,
+        D.UPHOLD,
+        D.DISMISS,
+        D.REFER_EXTERNAL,
+        D.NOTIFY_PARENTS,
+        D.WITHHOLD_PARENT_NOTIFICATION,
+        D.CLOSE,
+    ),
+    CaseKind.APPEAL: (D.OVERTURN, D.DISMISS, D.CLOSE),
+    CaseKind.MEMBER: (D.CLOSE,),
+}
+
+
+def allowed_decisions(case: Case) -> list[str]:
+    """The decisions a person may record on ``case`` now."""
+    if case.state is State.CLOSED:
+        return []
+    allowed = list(_BY_KIND[case.kind])
+    if case.state is not State.ESCALATION and D.NOTIFY_PARENTS in allowed:
+        allowed.remove(D.NOTIFY_PARENTS)
+    return [d.value for d in allowed]
+
+
+def _guardian_notices(b: Builder, case: Case, registers: Registers) -> None:
+    """E2: the children's guardians, never a guardian who is the allegation's subject."""
+    notices = [
+        b.effect(
+            EffectKind.GUARDIAN_NOTICE,
+            guardian,
+            case_id=case.case_id,
+            clauses=(Clause.E2.value,),
+            detail={"child_id": child},
+            key=child,
+        )
+        for child in case.children
+        for guardian in registers.guardians_of(child)
+        if guardian != case.subject_ref
+    ]
+    withheld = sum(
+        1 for child in case.children for g in registers.guardians_of(child) if g == case.subject_ref
+    )
+    b.move(
+        "notify_parents",
+        clauses=(Clause.E2.value,),
+        effects=notices,
+        detail={"withheld_from_subject": withheld, "registers": registers.versions()},
+    )
+
+
+def _uphold(b: Builder, case: Case) -> None:
+    if case.kind is CaseKind.POST and case.outcome is Outcome.REVIEW:
+        sanction_post(b, case.source, case.rules, case.clauses)
+        close(b, Outcome.WARNED)
+        return
+    if case.kind is CaseKind.COMPLAINT and case.linked_case and case.member_id:
+        b.command(
+            "sanction_post",
+            tag=member_tag(case.member_id),
+            target=case.linked_case,
+            case_id=case.case_id,
+        )
+    if case.kind is CaseKind.POST:
+        close(b, case.outcome)
+    else:
+        b.move("close", detail={"outcome": "upheld"}, update={"outcome": Outcome.UPHELD})
+
+
+def _dismiss(b: Builder, case: Case) -> None:
+    if case.kind is CaseKind.APPEAL and case.member_id:
+        notice = b.effect(
+            EffectKind.APPEAL_OUTCOME_NOTICE,
+            case.member_id,
+            case_id=case.case_id,
+            detail={"result": "dismissed", "appealed_case": case.linked_case or ""},
+        )
+        b.move("close", effects=[notice], update={"outcome": Outcome.DISMISSED})
+        return
+    outcome = Outcome.NO_ACTION if case.outcome is Outcome.REVIEW else Outcome.DISMISSED
+    if case.kind is CaseKind.POST and case.outcome is not Outcome.REVIEW:
+        outcome = case.outcome
+    b.move("close", detail={"outcome": outcome.value}, update={"outcome": outcome})
+
+
+def _overturn(b: Builder, case: Case) -> None:
+    assert case.member_id and case.linked_case
+    b.command(
+        "overturn", tag=member_tag(case.member_id), target=case.member_id, case_id=case.linked_case
+    )
+    notice = b.effect(
+        EffectKind.APPEAL_OUTCOME_NOTICE,
+        case.member_id,
+        case_id=case.case_id,
+        detail={"result": "overturned", "appealed_case": case.linked_case},
+    )
+    b.move("close", effects=[notice], update={"outcome": Outcome.OVERTURNED})
+
+
+def apply_review(b: Builder, case: Case, data: CaseReviewed, registers: Registers) -> None:
+    """Check the decision against the case, then record it as one or more steps."""
+    decision = data.decision
+    allowed = allowed_decisions(case)
+    if decision.value not in allowed:
+        raise DecisionRefused(case.case_id, case.state.value, decision.value, allowed)
+    note = {"note_sha256": text_hash(data.note)} if data.note else {}
+    b.case = case
+    if decision is D.ACKNOWLEDGE:
+        b.move(
+            "acknowledge",
+            clauses=(Clause.E1.value,),
+            detail=note,
+            update={"acknowledged": True, "pending_timer": None},
+        )
+    elif decision is D.UPHOLD:
+        _uphold(b, case)
+    elif decision is D.DISMISS:
+        _dismiss(b, case)
+    elif decision is D.REFER_EXTERNAL:
+        body = b.policy.external_body(case.category)
+        referral = b.effect(
+            EffectKind.EXTERNAL_REFERRAL,
+            body,
+            case_id=case.case_id,
+            clauses=(Clause.E1.value,),
+            detail={"category": case.category or ""},
+        )
+        b.move("refer_external", clauses=(Clause.E1.value,), effects=[referral], detail=note)
+    elif decision is D.NOTIFY_PARENTS:
+        _guardian_notices(b, case, registers)
+    elif decision is D.WITHHOLD_PARENT_NOTIFICATION:
+        b.move("withhold_parent_notification", clauses=(Clause.E2.value,), detail=note)
+    elif decision is D.OVERTURN:
+        _overturn(b, case)
+    else:
+        b.move(
+            "close",
+            detail=note,
+            update={
+                "outcome": case.outcome if case.outcome is not Outcome.OPEN else Outcome.CLOSED
+            },
+        )
+
+
+def sanction_closed_post(b: Builder, case: Case) -> None:
+    """A complaint upheld against a post: the post is sanctioned as screening would have."""
+    b.case = case
+    if case.outcome not in (Outcome.NO_ACTION, Outcome.REVIEW):
+        return
+    if case.state is not State.CLOSED:
+        sanction_post(b, case.source, case.rules, case.clauses)
+        close(b, Outcome.WARNED)
+        return
+    delete = b.effect(
+        EffectKind.DELETE_POST, case.source, case_id=case.case_id, clauses=case.clauses
+    )
+    outcome = sanction_breach(b, case_id=case.case_id, rules=case.rules, clauses=case.clauses)
+    b.move(
+        "record",
+        rules=case.rules,
+        clauses=(*case.clauses, Clause.S1.value),
+        effects=[delete],
+        detail={"member_outcome": outcome.value, "by": "complaint_upheld"},
+        update={"outcome": outcome},
+    )
