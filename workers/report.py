@@ -13,7 +13,12 @@ from ..workflows.model import Case, Member
 from ..workflows.steps import iso
 from .store import RedisStore
 
-__all__ = ["build_report", "case_row", "member_row"]
+__all__ = [
+    "build_report",
+    "case_row",
+    "member_row",
+    "store_policy_version",
+]
 
 
 def case_row(case: Case) -> dict[str, Any]:

@@ -19,7 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..events.errors import PolicyError
 from .ids import Clause, RuleId
 
-__all__ = ["DEFAULT_POLICY_PATH", "Policy", "RulePolicy", "default_policy", "load_policy"]
+__all__ = [
+    "DEFAULT_POLICY_PATH",
+    "Consent",
+    "Deadlines",
+    "Escalation",
+    "Links",
+    "PersonalInfo",
+    "Policy",
+    "RulePolicy",
+    "Sanctions",
+    "default_policy",
+    "load_policy",
+    "parse_policy",
+]
 
 DEFAULT_POLICY_PATH = "data/default_policy.toml"
 

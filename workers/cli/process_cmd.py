@@ -21,7 +21,13 @@ from ..settings import Settings
 from .common import fail, print_json
 from .read_cmd import print_timeline
 
-__all__ = ["register", "run_file"]
+__all__ = [
+    "demo",
+    "print_summary",
+    "process",
+    "register",
+    "run_file",
+]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

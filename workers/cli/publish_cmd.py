@@ -20,7 +20,13 @@ from ...events.schema import json_schema
 from ..app import App, DramatiqSender
 from .common import fail, open_app, print_json
 
-__all__ = ["register"]
+__all__ = [
+    "publish",
+    "publish_lines",
+    "register",
+    "review",
+    "schema",
+]
 
 
 def _with_retry(action: Callable[[], Any], attempts: int = 6) -> Any:

@@ -14,7 +14,14 @@ from ..store import RedisStore
 from ..timeline import timeline_rows
 from .common import fail, open_app, print_json
 
-__all__ = ["register"]
+__all__ = [
+    "case",
+    "cases",
+    "member",
+    "print_timeline",
+    "register",
+    "timeline",
+]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object on stdout, for tools.")]
 

@@ -11,7 +11,10 @@ from ..logs import configure_logging
 from ..supervisor import Supervisor
 from .common import fail, settings
 
-__all__ = ["register"]
+__all__ = [
+    "register",
+    "worker",
+]
 
 
 def worker(

@@ -1,0 +1,93 @@
+"""One store contract, run on fakeredis and on the real Redis (same Lua script)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import fakeredis
+import pytest
+import redis
+from esafety.events import parse_event
+from esafety.workers.keys import Keys
+from esafety.workers.store import RedisStore
+from esafety.workflows import Registers, decide, default_policy
+
+from tests.conftest import check_redis
+from tests.helpers import post
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+def _commit_post(store: RedisStore, text: str, event_id: str, post_id: str) -> str:
+    event = parse_event(post(post_id, "m1", text, id=event_id))
+    tag = "m:m1"
+    loaded = store.load(
+        tag, case_id=f"post:{post_id}", member_id="m1", linked_case=None, children=()
+    )
+    decision = decide(loaded.case, event, default_policy(), Registers(), NOW, member=loaded.member)
+    checks = [
+        [store.keys.case(tag, f"post:{post_id}"), loaded.case.version if loaded.case else 0],
+        [store.keys.member(tag, "m1"), loaded.member.version if loaded.member else 0],
+    ]
+    plan = store.decision_plan(
+        decision,
+        tag=tag,
+        seen=store.keys.seen(tag, event.source, event.id),
+        checks=checks,
+        counter="accepted",
+    )
+    return store.commit(plan, [c[0] for c in checks]).status
+
+
+class StoreContract:
+    """Subclasses provide ``store``."""
+
+    def test_commit_writes_case_member_audit_and_outbox(self, store: RedisStore) -> None:
+        assert _commit_post(store, "shit", "e1", "p1") == "ok"
+        case = store.case("post:p1")
+        assert case is not None and case.outcome.value == "warned"
+        member = store.member("m1")
+        assert member is not None and member.warnings == 1
+        assert [e.trigger for e in store.audit("post:p1")] == ["screen", "warn", "close"]
+        assert {e.kind.value for e in store.effects()} == {"delete_post", "warning_notice"}
+        assert store.outbox_pending() == 2
+
+    def test_redelivered_event_changes_nothing(self, store: RedisStore) -> None:
+        assert _commit_post(store, "shit", "e1", "p1") == "ok"
+        before = (store.member("m1"), store.effects(), store.audit("post:p1"))
+        plan_status = _commit_post(store, "shit", "e1", "p1")
+        assert plan_status == "dup"
+        assert (store.member("m1"), store.effects(), store.audit("post:p1")) == before
+        assert store.stats()["duplicates"] == 1 and store.stats()["accepted"] == 1
+
+    def test_stale_version_is_a_conflict_and_writes_nothing(self, store: RedisStore) -> None:
+        assert _commit_post(store, "shit", "e1", "p1") == "ok"
+        key = store.keys.member("m:m1", "m1")
+        result = store.commit(
+            {"seen": "", "checks": [[key, 0]], "sets": [[key, '{"version": 99}']]}, [key]
+        )
+        assert result.status == "conflict" and result.key == key
+        member = store.member("m1")
+        assert member is not None and member.version == 1
+
+    def test_quarantine_keeps_raw_bytes_once(self, store: RedisStore) -> None:
+        raw = b"\xff not json"
+        assert store.quarantine(raw=raw, error="bad", stage="consume", at=NOW, dedup="x")
+        assert not store.quarantine(raw=raw, error="bad", stage="consume", at=NOW, dedup="x")
+        [entry] = store.quarantine_entries()
+        assert entry["raw"] == raw and entry["error"] == "bad"
+        assert store.stats()["quarantined"] == 1
+
+
+class TestFakeRedisStore(StoreContract):
+    @pytest.fixture
+    def store(self) -> RedisStore:
+        return RedisStore(fakeredis.FakeRedis(), Keys(f"c{uuid.uuid4().hex[:8]}"))
+
+
+class TestRealRedisStore(StoreContract):
+    @pytest.fixture
+    def store(self, prefix: str, real_redis: redis.Redis) -> RedisStore:
+        check_redis()
+        return RedisStore(real_redis, Keys(prefix))
