@@ -27,22 +27,21 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object on stdout
 
 
 def print_timeline(store: RedisStore, chain_id: str, console: Console) -> None:
+    """One line per step: when, who, what, clauses, notices (kind -> recipient ref)."""
     rows = timeline_rows(store.audit(chain_id))
-    table = Table(title=f"Timeline of {chain_id}", show_lines=False)
-    for column in ("#", "when (UTC)", "who", "what", "clauses", "notices", "policy"):
-        table.add_column(column)
+    versions = sorted({row["policy_version"] for row in rows})
+    console.print(
+        f"\n[bold]Timeline of {chain_id}[/bold] (policy {', '.join(versions)})", highlight=False
+    )
     for row in rows:
-        notices = ", ".join(f"{n['kind']} -> {n['recipient']}" for n in row["notices"])
-        table.add_row(
-            str(row["seq"]),
-            row["at"],
-            row["actor"],
-            row["what"],
-            ", ".join(row["clauses"]),
-            notices,
-            row["policy_version"],
+        clauses = f" [{', '.join(row['clauses'])}]" if row["clauses"] else ""
+        console.print(
+            f"  {row['seq']:>2}  {row['at']}  {row['actor']:<18} {row['what']}{clauses}",
+            highlight=False,
+            soft_wrap=True,
         )
-    console.print(table)
+        for notice in row["notices"]:
+            console.print(f"      -> {notice['kind']} to {notice['recipient']}", highlight=False)
 
 
 def timeline(case_id: str, json_out: JsonOpt = False) -> None:
