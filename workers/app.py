@@ -16,15 +16,22 @@ from dramatiq.middleware import CurrentMessage
 from ..events.envelope import Event
 from ..workflows.model import Timer
 from ..workflows.policy import Policy, default_policy, load_policy
-from .broker import build_broker
-from .clock import Clock, SystemClock, VirtualClock
+from .broker import StageWorker, build_broker, queue_names
+from .clock import Clock, ScaledClock, SystemClock, VirtualClock, real_delay_ms
 from .engine import QUEUES, Engine
 from .keys import Keys
 from .notifier import MemoryNotifier, Notifier, build_notifier
 from .settings import Settings
 from .store import RedisStore
 
-__all__ = ["ActorDispatch", "App", "DramatiqSender", "build_app", "setup_dramatiq"]
+__all__ = [
+    "ActorDispatch",
+    "App",
+    "DramatiqSender",
+    "build_app",
+    "clock_from_settings",
+    "setup_dramatiq",
+]
 
 
 def _retries() -> int:
@@ -45,18 +52,23 @@ class App:
     embedded: bool
 
     def worker(self, threads: int = 1, queues: set[str] | None = None) -> dramatiq.Worker:
-        worker = dramatiq.Worker(
+        """A worker for some stages (all by default), prefetch per queue from the settings."""
+        names = self.queue_map()
+        return StageWorker(
             self.broker,
             worker_threads=threads,
-            queues=queues,
+            queues={names.get(q, q) for q in queues} if queues else None,
             worker_timeout=self.settings.worker_timeout_ms,
+            prefetch={names.get(q, q): n for q, n in self.settings.prefetch_by_queue.items()},
+            default_prefetch=self.settings.queue_prefetch,
         )
-        if self.settings.queue_prefetch:
-            worker.queue_prefetch = self.settings.queue_prefetch
-        return worker
+
+    def queue_map(self) -> dict[str, str]:
+        """Stage (events, timers, commands, deliveries) -> the broker's queue name."""
+        return queue_names(self.settings, embedded=self.embedded)
 
     def queue_names(self) -> list[str]:
-        return list(QUEUES)
+        return [self.queue_map()[stage] for stage in QUEUES]
 
 
 class ActorDispatch:
@@ -75,7 +87,7 @@ class ActorDispatch:
     def schedule(self, timer_json: str, timer: Timer) -> None:
         if not self.delayed_timers:
             return  # a virtual clock fires timers from the store's index in due order
-        delay = max(0, int((timer.due - self.clock.now()).total_seconds() * 1000))
+        delay = real_delay_ms(self.clock, timer.due)
         self.actors["fire_timer"].send_with_options(args=(timer_json,), delay=delay)
 
     def command(self, command_json: str) -> None:
@@ -102,13 +114,20 @@ def _client(settings: Settings, embedded: bool) -> redis.Redis:
     return redis.Redis.from_url(settings.redis_url.get_secret_value(), health_check_interval=30)
 
 
-def _register(broker: dramatiq.Broker, engine: Engine) -> dict[str, dramatiq.Actor[Any, Any]]:
+def _register(
+    broker: dramatiq.Broker, engine: Engine, names: dict[str, str]
+) -> dict[str, dramatiq.Actor[Any, Any]]:
     """One actor per stage, each on its own queue so each can be scaled alone."""
 
     def handle_event(body: str, line: int | None = None) -> None:
         engine.handle_event(body, line)
 
     def fire_timer(timer_json: str) -> None:
+        timer = Timer.model_validate_json(timer_json)
+        if engine.dispatch is not None and timer.due > engine.clock.now():
+            # a delayed message woke early (rounding, another process's clock): wait on
+            engine.dispatch.schedule(timer_json, timer)
+            return
         engine.fire_timer(timer_json)
 
     def apply_command(command_json: str) -> None:
@@ -124,9 +143,22 @@ def _register(broker: dramatiq.Broker, engine: Engine) -> dict[str, dramatiq.Act
         (deliver, "deliveries"),
     ]
     return {
-        fn.__name__: dramatiq.actor(fn, broker=broker, actor_name=fn.__name__, queue_name=queue)
+        fn.__name__: dramatiq.actor(
+            fn, broker=broker, actor_name=fn.__name__, queue_name=names[queue]
+        )
         for fn, queue in stages
     }
+
+
+def clock_from_settings(settings: Settings) -> Clock:
+    """The system clock, or a :class:`ScaledClock` when a test set ``ESAFETY_TEST_CLOCK_*``."""
+    if settings.test_clock_epoch is None and settings.test_clock_speed == 1.0:
+        return SystemClock()
+    epoch = settings.test_clock_epoch or SystemClock().now()
+    origin = settings.test_clock_origin
+    return ScaledClock(
+        epoch, epoch.timestamp() if origin is None else origin, settings.test_clock_speed
+    )
 
 
 def build_app(
@@ -142,7 +174,7 @@ def build_app(
     StubBroker, the same store code and scripts."""
     settings = settings or Settings()
     embedded = settings.embedded if embedded is None else embedded
-    clock = clock or (VirtualClock() if embedded else SystemClock())
+    clock = clock or (VirtualClock() if embedded else clock_from_settings(settings))
     policy = policy or (
         load_policy(settings.policy_path) if settings.policy_path else default_policy()
     )
@@ -159,7 +191,7 @@ def build_app(
         not_found_retries=0 if embedded else settings.not_found_retries,
         retries_of_current=_retries,
     )
-    actors = _register(broker, engine)
+    actors = _register(broker, engine, queue_names(settings, embedded=embedded))
     engine.dispatch = ActorDispatch(
         actors, clock, delayed_timers=not isinstance(clock, VirtualClock)
     )

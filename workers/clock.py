@@ -1,16 +1,19 @@
 """The one clock. Every decision, timer and audit entry reads time from here.
 
 ``SystemClock`` for workers; ``VirtualClock`` for ``process``, which moves to each
-event's time and never goes back, so a year replays in seconds.
+event's time and never goes back, so a year replays in seconds; ``ScaledClock`` for
+end-to-end tests of real worker processes, where a 1-hour deadline must pass in a
+second (only when ``ESAFETY_TEST_CLOCK_*`` is set; never a production default).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "SystemClock", "VirtualClock"]
+__all__ = ["Clock", "ScaledClock", "SystemClock", "VirtualClock", "real_delay_ms"]
 
 
 class Clock(Protocol):
@@ -40,3 +43,32 @@ class VirtualClock:
             if moment > self._now:
                 self._now = moment
             return self._now
+
+
+class ScaledClock:
+    """Test time for real worker processes: ``epoch`` at the real instant ``origin``
+    (a Unix time), then ``speed`` virtual seconds per real second.
+
+    Every process given the same three numbers (through ``ESAFETY_TEST_CLOCK_*``)
+    reads the same time, so workers, ``esafety review`` and the test agree, and a
+    timer's delayed message waits its virtual delay divided by ``speed``.
+    """
+
+    def __init__(self, epoch: datetime, origin: float, speed: float) -> None:
+        if speed <= 0:
+            raise ValueError("clock speed must be positive")
+        self.epoch = epoch
+        self.origin = origin
+        self.speed = speed
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(
+            self.epoch.timestamp() + (time.time() - self.origin) * self.speed, tz=UTC
+        )
+
+
+def real_delay_ms(clock: Clock, due: datetime) -> int:
+    """Real milliseconds until ``due`` on ``clock`` (rounded up, never negative)."""
+    virtual = (due - clock.now()).total_seconds()
+    speed = float(getattr(clock, "speed", 1.0))
+    return max(0, -int(-virtual * 1000 // speed))

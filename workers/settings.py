@@ -5,6 +5,9 @@ Library code never reads the environment; it is handed what it needs from here.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -38,9 +41,29 @@ class Settings(BaseSettings):
     maintenance_chance: int = 1_000_000
     worker_timeout_ms: int = 100
     queue_prefetch: int = 0
+    # Per queue, JSON ({"events": 256, "deliveries": 32}); a queue not named uses queue_prefetch.
+    prefetch_by_queue: dict[str, int] = Field(default_factory=dict)
     processes: int = 1
     threads: int = 8
     metrics_port: int | None = None
+    metrics_host: str = Field("127.0.0.1", description="0.0.0.0 in a container")
+    metrics_dir: str | None = Field(None, description="multiprocess dir; `esafety worker` sets it")
+    # Notices by email (workers/smtp_notifier.py): ESAFETY_NOTIFIER=smtp, or set the host
+    # and leave ESAFETY_NOTIFIER unset. Contacts: workers/directory.py.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_from: str = "safeguarding@localhost"
+    smtp_tls: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: SecretStr | None = None
+    smtp_password: SecretStr | None = None
+    smtp_ca_file: str | None = Field(None, description="extra CA bundle to trust (TLS)")
+    smtp_timeout_s: float = 10.0
+    contacts_path: str | None = Field(None, description="TOML: contacts of chain refs etc.")
+    # Tests only: run workers on a ScaledClock (workers/clock.py), so deadlines of hours
+    # pass in seconds. Unset in production: workers read the system clock.
+    test_clock_epoch: datetime | None = None
+    test_clock_origin: float | None = None
+    test_clock_speed: float = Field(1.0, gt=0)
 
     def limits(self) -> Limits:
         return Limits(

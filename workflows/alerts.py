@@ -2,7 +2,8 @@
 
 An alert or a complaint not dealt with by its deadline repeats to the next ref of
 the policy's chain, with a new deadline of the same length; at the end of the
-chain it repeats to the last ref. ``acknowledge`` stops the repeats.
+chain it repeats to the last ref. ``acknowledge``, or any other decision a lead
+records on the case, stops the repeats: a person has seen it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,25 @@ from .ids import CaseKind, Clause, EffectKind, State, TimerKind
 from .model import Case, Timer
 from .steps import Builder, iso
 
-__all__ = ["alert_interval", "escalate_with_deadline", "repeat_alert"]
+__all__ = ["alert_interval", "chain_ref", "escalate_with_deadline", "repeat_alert"]
 
 
 def alert_interval(case: Case, b: Builder) -> timedelta:
     if case.kind is CaseKind.COMPLAINT:
         return timedelta(hours=b.policy.deadlines.complaint_response_hours)
     return b.policy.allegation_deadline(case.category or "other")
+
+
+def chain_ref(b: Builder, case: Case, level: int) -> str:
+    """Who a repeat at ``level`` goes to; past the end of the chain, its last ref.
+
+    An allegation's alert moves one step up at each missed deadline (E1). A complaint's
+    first reminder goes to the DSL who owes the answer (S5, the policy's default), and
+    only further missed deadlines move it up the chain.
+    """
+    chain = b.policy.escalation.chain
+    step = level - 1 if case.kind is CaseKind.COMPLAINT else level
+    return chain[min(step, len(chain) - 1)]
 
 
 def _kind_and_clause(case: Case) -> tuple[EffectKind, Clause]:
@@ -63,9 +76,8 @@ def repeat_alert(b: Builder, timer: Timer) -> None:
         return
     if case.state not in (State.ESCALATION, State.PARENT_NOTIFICATION):
         return
-    chain = b.policy.escalation.chain
     level = timer.level + 1
-    recipient = chain[min(level, len(chain) - 1)]
+    recipient = chain_ref(b, case, level)
     kind, clause = _kind_and_clause(case)
     due = timer.due + alert_interval(case, b)
     alert = b.effect(

@@ -35,7 +35,7 @@ def _guardian_notices(b: Builder, children: list[str], registers: Registers) -> 
             guardian,
             case_id=b.case.case_id,
             clauses=(Clause.E3.value, Clause.E2.value),
-            detail={"child_id": child},
+            detail={"child_id": child, "reason": "image_without_consent"},
             key=child,
         )
         for child in children

@@ -41,9 +41,28 @@ def allowed_decisions(case: Case) -> list[str]:
     if case.state is State.CLOSED:
         return []
     allowed = list(_BY_KIND[case.kind])
-    if case.state is not State.ESCALATION and D.NOTIFY_PARENTS in allowed:
-        allowed.remove(D.NOTIFY_PARENTS)
+    if case.state is not State.ESCALATION:
+        # parents were told already (or the case is not escalated): neither decision fits
+        for late in (D.NOTIFY_PARENTS, D.WITHHOLD_PARENT_NOTIFICATION):
+            if late in allowed:
+                allowed.remove(late)
     return [d.value for d in allowed]
+
+
+def _seen(case: Case) -> dict[str, object]:
+    """A decision a lead records shows the alert was seen: repeats up the chain stop (E1)."""
+    if case.kind in (CaseKind.ALLEGATION, CaseKind.COMPLAINT) and not case.acknowledged:
+        return {"acknowledged": True, "pending_timer": None}
+    return {}
+
+
+def _closing_clauses(case: Case) -> tuple[str, ...]:
+    """A closed allegation cites E1 (closed only by a recorded decision), a complaint S5."""
+    if case.kind is CaseKind.ALLEGATION:
+        return (Clause.E1.value,)
+    if case.kind is CaseKind.COMPLAINT:
+        return (Clause.S5.value,)
+    return ()
 
 
 def _guardian_notices(b: Builder, case: Case, registers: Registers) -> None:
@@ -54,7 +73,7 @@ def _guardian_notices(b: Builder, case: Case, registers: Registers) -> None:
             guardian,
             case_id=case.case_id,
             clauses=(Clause.E2.value,),
-            detail={"child_id": child},
+            detail={"child_id": child, "reason": "allegation"},
             key=child,
         )
         for child in case.children
@@ -64,11 +83,17 @@ def _guardian_notices(b: Builder, case: Case, registers: Registers) -> None:
     withheld = sum(
         1 for child in case.children for g in registers.guardians_of(child) if g == case.subject_ref
     )
+    missing = sum(1 for child in case.children if not registers.guardians_of(child))
     b.move(
         "notify_parents",
         clauses=(Clause.E2.value,),
         effects=notices,
-        detail={"withheld_from_subject": withheld, "registers": registers.versions()},
+        detail={
+            "withheld_from_subject": withheld,
+            "children_without_guardian_record": missing,
+            "registers": registers.versions(),
+        },
+        update=_seen(case),
     )
 
 
@@ -87,7 +112,12 @@ def _uphold(b: Builder, case: Case) -> None:
     if case.kind is CaseKind.POST:
         close(b, case.outcome)
     else:
-        b.move("close", detail={"outcome": "upheld"}, update={"outcome": Outcome.UPHELD})
+        b.move(
+            "close",
+            clauses=_closing_clauses(case),
+            detail={"outcome": "upheld"},
+            update={"outcome": Outcome.UPHELD},
+        )
 
 
 def _dismiss(b: Builder, case: Case) -> None:
@@ -103,7 +133,12 @@ def _dismiss(b: Builder, case: Case) -> None:
     outcome = Outcome.NO_ACTION if case.outcome is Outcome.REVIEW else Outcome.DISMISSED
     if case.kind is CaseKind.POST and case.outcome is not Outcome.REVIEW:
         outcome = case.outcome
-    b.move("close", detail={"outcome": outcome.value}, update={"outcome": outcome})
+    b.move(
+        "close",
+        clauses=_closing_clauses(case),
+        detail={"outcome": outcome.value},
+        update={"outcome": outcome},
+    )
 
 
 def _overturn(b: Builder, case: Case) -> None:
@@ -148,16 +183,28 @@ def apply_review(b: Builder, case: Case, data: CaseReviewed, registers: Register
             clauses=(Clause.E1.value,),
             detail={"category": case.category or ""},
         )
-        b.move("refer_external", clauses=(Clause.E1.value,), effects=[referral], detail=note)
+        b.move(
+            "refer_external",
+            clauses=(Clause.E1.value,),
+            effects=[referral],
+            detail={**note, "body": body},
+            update=_seen(case),
+        )
     elif decision is D.NOTIFY_PARENTS:
         _guardian_notices(b, case, registers)
     elif decision is D.WITHHOLD_PARENT_NOTIFICATION:
-        b.move("withhold_parent_notification", clauses=(Clause.E2.value,), detail=note)
+        b.move(
+            "withhold_parent_notification",
+            clauses=(Clause.E2.value,),
+            detail=note,
+            update=_seen(case),
+        )
     elif decision is D.OVERTURN:
         _overturn(b, case)
     else:
         b.move(
             "close",
+            clauses=_closing_clauses(case),
             detail=note,
             update={
                 "outcome": case.outcome if case.outcome is not Outcome.OPEN else Outcome.CLOSED

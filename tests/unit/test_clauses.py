@@ -136,7 +136,8 @@ def test_s5_complaint_acknowledged_reminded_and_closed_by_review() -> None:
         ("complainant_ack", "cr-1"),
         ("dsl_alert", "dsl"),
     ]
-    assert ("response_reminder", "deputy-dsl") in effects(report, "complaint:c1")
+    # S5 default: the first reminder goes to the DSL who owes the answer
+    assert ("response_reminder", "dsl") in effects(report, "complaint:c1")
     assert case(report, "complaint:c1")["state"] == "closed"
 
 

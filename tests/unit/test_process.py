@@ -28,9 +28,9 @@ def test_clean_then_two_breaches_warns_then_suspends() -> None:
     report = run(
         jsonl(
             [
-                post("p1", "m1", "Lovely photos from the fair today"),
-                post("p2", "m1", "what a load of shit this is"),
-                post("p3", "m1", "oh fuck off"),
+                post("p1", "m1", "Lovely photos from the fair today", minute=1),
+                post("p2", "m1", "what a load of shit this is", minute=2),
+                post("p3", "m1", "oh fuck off", minute=3),
             ]
         )
     )
