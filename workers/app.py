@@ -20,7 +20,7 @@ from .broker import StageWorker, build_broker, queue_names
 from .clock import Clock, ScaledClock, SystemClock, VirtualClock, real_delay_ms
 from .engine import QUEUES, Engine
 from .keys import Keys
-from .notifier import MemoryNotifier, Notifier, build_notifier
+from .notifier import MemoryNotifier, Notifier, notifier_from_settings
 from .settings import Settings
 from .store import RedisStore
 
@@ -179,7 +179,11 @@ def build_app(
         load_policy(settings.policy_path) if settings.policy_path else default_policy()
     )
     store = RedisStore(client or _client(settings, embedded), Keys(settings.key_prefix))
-    notifier = notifier or (MemoryNotifier() if embedded else build_notifier(settings.notifier))
+    notifier = notifier or (
+        MemoryNotifier()
+        if embedded
+        else notifier_from_settings(settings, store.client, settings.key_prefix)
+    )
     broker = build_broker(settings, embedded=embedded)
     engine = Engine(
         store=store,

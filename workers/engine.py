@@ -19,7 +19,7 @@ import structlog
 from ..events.envelope import Event, parse_event
 from ..events.errors import CaseNotFound, ConflictError, DecisionRefused, InvalidEvent
 from ..events.limits import Limits
-from ..events.models import CaseReviewed
+from ..events.models import CaseReviewed, GuardianRegistered
 from ..workflows.decide import decide, decide_command, decide_register, decide_timer
 from ..workflows.ids import TimerKind
 from ..workflows.model import Command, Decision, Timer, member_tag
@@ -27,6 +27,7 @@ from ..workflows.policy import Policy
 from ..workflows.routing import route
 from ..workflows.steps import iso
 from .clock import Clock
+from .directory import contact_writes
 from .notifier import Notifier
 from .store import CommitResult, Loaded, RedisStore
 
@@ -167,6 +168,8 @@ class Engine:
             expected=record.version if record else 0,
             seen=self.store.keys.seen(tag, event.source, event.id),
         )
+        if isinstance(event.data, GuardianRegistered):  # contacts: their own hash (E4)
+            plan["hsets"] = contact_writes(self.store.keys.prefix, event.data.guardians)
         return self.store.commit(plan, [self.store.keys.register(tag)])
 
     # -- commit and dispatch ------------------------------------------------------

@@ -15,9 +15,18 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from ..workflows.model import Effect
+import redis
 
-__all__ = ["FileNotifier", "MemoryNotifier", "Notifier", "build_notifier"]
+from ..workflows.model import Effect
+from .settings import Settings
+
+__all__ = [
+    "FileNotifier",
+    "MemoryNotifier",
+    "Notifier",
+    "build_notifier",
+    "notifier_from_settings",
+]
 
 
 class Notifier(Protocol):
@@ -92,8 +101,23 @@ class FileNotifier:
                 os.close(handle)
 
 
+def notifier_from_settings(settings: Settings, client: redis.Redis, prefix: str) -> Notifier:
+    """SMTP when ``ESAFETY_NOTIFIER=smtp``, or when an SMTP host is set and the notifier is
+    left unset; otherwise ``build_notifier(settings.notifier)`` (the file by default)."""
+    chosen = settings.notifier == "smtp" or (
+        settings.smtp_host is not None and "notifier" not in settings.model_fields_set
+    )
+    if not chosen:
+        return build_notifier(settings.notifier)
+    from .directory import ContactDirectory, load_contacts
+    from .smtp_notifier import SmtpConfig, SmtpNotifier
+
+    fixed = load_contacts(settings.contacts_path) if settings.contacts_path else {}
+    return SmtpNotifier(SmtpConfig.from_settings(settings), ContactDirectory(client, prefix, fixed))
+
+
 def build_notifier(spec: str) -> Notifier:
-    """``file:PATH`` or ``memory``."""
+    """``file:PATH`` or ``memory`` (``smtp`` needs settings: :func:`notifier_from_settings`)."""
     if spec.startswith("file:"):
         return FileNotifier(spec[len("file:") :])
     if spec == "memory":

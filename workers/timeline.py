@@ -26,9 +26,38 @@ _WORDS = {
 }
 
 
+def _specifics(entry: AuditEntry) -> str:
+    """Deadlines, levels, bodies and counts a lead needs to read a step (issue 6)."""
+    d = entry.detail
+    parts = {
+        "escalate": f"to be acknowledged by {d['due']}" if d.get("due") else "",
+        "remind": (
+            f"missed {d.get('deadline_missed', '?')}; level {d.get('level', '?')}; "
+            f"next deadline {d.get('due', '?')}"
+        ),
+        "notify_parents": (
+            f"withheld from the allegation's subject: {d['withheld_from_subject']}"
+            if "withheld_from_subject" in d
+            else ""
+        ),
+        "refer_external": f"to {d['body']}" if d.get("body") else "",
+        "suspend": f"until {d['until']}" if d.get("until") else "",
+        "remove": f"{d.get('removal', '')} removal ({d.get('basis', '')})".strip(),
+        "reinstate": "temporary removal ended",
+        "overturn": f"{d['case']} no longer counts" if d.get("case") else "",
+    }.get(entry.trigger, "")
+    if entry.trigger == "close" and d.get("appealed_case"):
+        parts = f"appeal upheld: {d['appealed_case']} overturned"
+    if "note_sha256" in d:
+        parts = "; ".join(p for p in (parts, "note kept as evidence") if p)
+    return parts
+
+
 def describe(entry: AuditEntry) -> str:
     """What happened, in words, without any content of the case."""
     words = _WORDS.get(entry.trigger, entry.trigger)
+    if _specifics(entry):
+        words += f" ({_specifics(entry)})"
     if entry.trigger == "warn" and entry.case_id.startswith("member:"):
         words = f"warning recorded (warnings in force: {entry.detail.get('warnings', '?')})"
     if entry.rules:

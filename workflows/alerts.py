@@ -85,7 +85,12 @@ def repeat_alert(b: Builder, timer: Timer) -> None:
         recipient,
         case_id=case.case_id,
         clauses=(clause.value,),
-        detail={"reason": "deadline_passed", "level": str(level), "due": iso(due)},
+        detail={
+            "reason": "deadline_passed",
+            "level": str(level),
+            "deadline_missed": iso(timer.due),
+            "due": iso(due),
+        },
     )
     follow = b.timer(timer.kind, tag=case.tag, target=case.case_id, due=due, level=level)
     b.move(

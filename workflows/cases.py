@@ -97,7 +97,10 @@ def open_allegation(b: Builder, event: Event, data: AllegationReported) -> None:
 
 
 def open_appeal(b: Builder, event: Event, data: AppealLodged, linked: Case | None) -> None:
-    """An appeal opens a linked case for a reviewer; the appealed case must exist."""
+    """An appeal opens a linked case for a reviewer; the appealed case must exist.
+
+    Cites E1: the engine's own sanctions are open to a fair second look.
+    """
     if linked is None:
         raise CaseNotFound(data.case_id)
     case_id = f"appeal:{data.appeal_id}"
@@ -122,9 +125,15 @@ def open_appeal(b: Builder, event: Event, data: AppealLodged, linked: Case | Non
         EffectKind.DSL_ALERT,
         b.policy.escalation.review_ref,
         case_id=case_id,
+        clauses=(Clause.E1.value,),
         detail={"reason": "appeal"},
     )
-    b.move("escalate", effects=[alert], detail={"linked_case": data.case_id})
+    b.move(
+        "escalate",
+        clauses=(Clause.E1.value,),
+        effects=[alert],
+        detail={"linked_case": data.case_id},
+    )
 
 
 def request_removal(b: Builder, event: Event, data: MemberRemovalRequested, member: Member) -> None:

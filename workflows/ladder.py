@@ -109,7 +109,11 @@ def sanction_breach(
         member.member_id,
         case_id=case_id,
         clauses=cited,
-        detail={"warnings": str(len(warned)), "rules": ",".join(rules)},
+        detail={
+            "warnings": str(len(warned)),
+            "removal_at": str(sanctions.warnings_for_removal),
+            "rules": ",".join(rules),
+        },
     )
     b.member_step("warn", clauses=cited, effects=[notice], update={"warning_cases": warned})
     return Outcome.WARNED
@@ -145,7 +149,10 @@ def reinstate(b: Builder, *, timer_id: str) -> bool:
 
 
 def lift(b: Builder, *, case_id: str) -> bool:
-    """An overturned appeal: the warning stops counting; a removal it caused is lifted."""
+    """An overturned appeal: the warning stops counting; a removal it caused is lifted.
+
+    Cites E1: complaints about the engine's own sanctions are dealt with fairly.
+    """
     member = b.member
     if member is None:
         return False
@@ -158,11 +165,13 @@ def lift(b: Builder, *, case_id: str) -> bool:
             EffectKind.REINSTATEMENT_NOTICE,
             member.member_id,
             case_id=case_id,
+            clauses=(Clause.E1.value,),
             detail={"reason": "appeal_overturned"},
             key="appeal",
         )
         b.member_step(
             "overturn",
+            clauses=(Clause.E1.value,),
             effects=[notice],
             detail={"case": case_id},
             update={
@@ -179,6 +188,7 @@ def lift(b: Builder, *, case_id: str) -> bool:
     if changed:
         b.member_step(
             "overturn",
+            clauses=(Clause.E1.value,),
             detail={"case": case_id},
             update={"warning_cases": warned, "overturned": (*member.overturned, case_id)},
         )

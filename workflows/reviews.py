@@ -126,9 +126,15 @@ def _dismiss(b: Builder, case: Case) -> None:
             EffectKind.APPEAL_OUTCOME_NOTICE,
             case.member_id,
             case_id=case.case_id,
+            clauses=(Clause.E1.value,),
             detail={"result": "dismissed", "appealed_case": case.linked_case or ""},
         )
-        b.move("close", effects=[notice], update={"outcome": Outcome.DISMISSED})
+        b.move(
+            "close",
+            clauses=(Clause.E1.value,),
+            effects=[notice],
+            update={"outcome": Outcome.DISMISSED},
+        )
         return
     outcome = Outcome.NO_ACTION if case.outcome is Outcome.REVIEW else Outcome.DISMISSED
     if case.kind is CaseKind.POST and case.outcome is not Outcome.REVIEW:
@@ -150,9 +156,16 @@ def _overturn(b: Builder, case: Case) -> None:
         EffectKind.APPEAL_OUTCOME_NOTICE,
         case.member_id,
         case_id=case.case_id,
+        clauses=(Clause.E1.value,),
         detail={"result": "overturned", "appealed_case": case.linked_case},
     )
-    b.move("close", effects=[notice], update={"outcome": Outcome.OVERTURNED})
+    b.move(
+        "close",
+        clauses=(Clause.E1.value,),
+        effects=[notice],
+        detail={"appealed_case": case.linked_case},
+        update={"outcome": Outcome.OVERTURNED},
+    )
 
 
 def apply_review(b: Builder, case: Case, data: CaseReviewed, registers: Registers) -> None:
