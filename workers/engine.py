@@ -26,6 +26,7 @@ from ..workflows.model import Command, Decision, Timer, member_tag
 from ..workflows.policy import Policy
 from ..workflows.routing import route
 from ..workflows.steps import iso
+from .archive import archive_ops
 from .clock import Clock
 from .directory import contact_writes
 from .notifier import Notifier
@@ -44,6 +45,12 @@ class Dispatch(Protocol):
     def deliver(self, tag: str, effect_ids: list[str]) -> None: ...
     def schedule(self, timer_json: str, timer: Timer) -> None: ...
     def command(self, command_json: str) -> None: ...
+
+
+def _extend(plan: dict[str, Any], extra: dict[str, list[list[Any]]]) -> None:
+    """Add writes to a commit plan (after the decision's own)."""
+    for name, ops in extra.items():
+        plan[name] = [*plan.get(name, []), *ops]
 
 
 @dataclass
@@ -156,7 +163,12 @@ class Engine:
             loaded,
             (event.source, event.id),
             counter="duplicates" if decision.noop else "accepted",
+            extra=None if decision.noop else self._archived(event, decision),
         )
+
+    def _archived(self, event: Event, decision: Decision | None) -> dict[str, list[list[Any]]]:
+        """The event archive's writes (issue 10), in the same commit as the decision."""
+        return archive_ops(self.store.keys.prefix, event, decision, self.policy.version)
 
     def _register(self, event: Event, child_id: str) -> CommitResult:
         tag = f"c:{child_id}"
@@ -170,6 +182,7 @@ class Engine:
         )
         if isinstance(event.data, GuardianRegistered):  # contacts: their own hash (E4)
             plan["hsets"] = contact_writes(self.store.keys.prefix, event.data.guardians)
+        _extend(plan, self._archived(event, None))
         return self.store.commit(plan, [self.store.keys.register(tag)])
 
     # -- commit and dispatch ------------------------------------------------------
@@ -200,7 +213,7 @@ class Engine:
             checks=checks,
             counter=counter,
         )
-        plan.update(extra or {})
+        _extend(plan, extra or {})
         result = self.store.commit(plan, [c[0] for c in checks])
         if result.status == "ok":
             for entry in decision.audit:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..events.envelope import Event
 from ..events.errors import CaseNotFound
 from ..events.models import (
@@ -14,7 +16,7 @@ from .alerts import escalate_with_deadline
 from .audit import text_hash
 from .ids import CaseKind, Clause, EffectKind, MemberStatus, Outcome
 from .model import Case, Member, member_tag
-from .screening import screen_text
+from .screening import Match, screen_text
 from .steps import Builder, iso
 
 __all__ = ["open_allegation", "open_appeal", "open_complaint", "request_removal"]
@@ -34,7 +36,14 @@ def _new(event: Event, case_id: str, kind: CaseKind, tag: str, **fields: object)
     )
 
 
-def open_complaint(b: Builder, event: Event, data: ComplaintReceived, linked: Case | None) -> None:
+def open_complaint(
+    b: Builder,
+    event: Event,
+    data: ComplaintReceived,
+    linked: Case | None,
+    *,
+    text_matches: Sequence[Match] | None = None,
+) -> None:
     """S5: acknowledged at once, screened with what it points at, escalated with a deadline."""
     case_id = f"complaint:{data.complaint_id}"
     b.case = _new(
@@ -46,7 +55,7 @@ def open_complaint(b: Builder, event: Event, data: ComplaintReceived, linked: Ca
         linked_case=f"post:{data.about_post_id}" if data.about_post_id else None,
         text_sha256=text_hash(data.text),
     )
-    matches = screen_text(data.text, b.policy)
+    matches = list(text_matches) if text_matches is not None else screen_text(data.text, b.policy)
     rules = tuple(sorted({m.rule.value for m in matches} | set(linked.rules if linked else ())))
     ack = b.effect(
         EffectKind.COMPLAINANT_ACK,

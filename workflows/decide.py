@@ -6,6 +6,7 @@ with no Redis and no queue (E6: a policy change can be tried before it is made).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from ..events.envelope import Event
@@ -29,6 +30,7 @@ from .policy import Policy
 from .posts import open_post
 from .registers import ChildRecord, Registers
 from .reviews import apply_review, sanction_closed_post
+from .screening import Match
 from .steps import Builder
 
 __all__ = ["decide", "decide_command", "decide_register", "decide_timer"]
@@ -49,9 +51,14 @@ def decide(
     *,
     member: Member | None = None,
     linked: Case | None = None,
+    text_matches: Sequence[Match] | None = None,
 ) -> Decision:
     """The steps an event causes. An event about a case that already exists (a
-    republished post, a second appeal with the same id) changes nothing."""
+    republished post, a second appeal with the same id) changes nothing.
+
+    ``text_matches``, when given, stands in for screening the event's text: a replay
+    passes the screening recorded in the archive for an event whose text retention
+    has erased (E4), or reuses it when the policy's screening is unchanged."""
     data = event.data
     b = Builder(policy, now, (event.source, event.id), _actor(event), case=case, member=member)
     if isinstance(data, CaseReviewed):
@@ -64,9 +71,10 @@ def decide(
     if case is not None:
         return Decision(noop=True)
     if isinstance(data, PostSubmitted):
-        open_post(b, event, data, registers, member or Member(member_id=data.member_id))
+        author = member or Member(member_id=data.member_id)
+        open_post(b, event, data, registers, author, text_matches=text_matches)
     elif isinstance(data, ComplaintReceived):
-        open_complaint(b, event, data, linked)
+        open_complaint(b, event, data, linked, text_matches=text_matches)
     elif isinstance(data, AllegationReported):
         open_allegation(b, event, data)
     elif isinstance(data, AppealLodged):

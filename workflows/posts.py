@@ -7,6 +7,8 @@ the post did.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..events.envelope import Event
 from ..events.models import PostSubmitted
 from .audit import text_hash
@@ -14,7 +16,7 @@ from .ids import CaseKind, Clause, EffectKind, Outcome, RuleId
 from .ladder import remove, sanction_breach
 from .model import Case, Member, member_tag
 from .registers import Registers
-from .screening import Confidence, Match, children_without_consent, screen
+from .screening import Confidence, Match, children_without_consent, screen, screen_images
 from .steps import Builder, iso
 
 __all__ = ["close", "open_post", "sanction_post"]
@@ -144,7 +146,13 @@ def close(b: Builder, default: Outcome) -> None:
 
 
 def open_post(
-    b: Builder, event: Event, data: PostSubmitted, registers: Registers, member: Member
+    b: Builder,
+    event: Event,
+    data: PostSubmitted,
+    registers: Registers,
+    member: Member,
+    *,
+    text_matches: Sequence[Match] | None = None,
 ) -> None:
     """Screen a new post and act on it (the post case and its author share one hash tag)."""
     b.member = member
@@ -159,7 +167,10 @@ def open_post(
         event_id=event.id,
         text_sha256=digest,
     )
-    matches = screen(data.text, b.policy, registers, links=data.links, media=data.media)
+    if text_matches is None:
+        matches = screen(data.text, b.policy, registers, links=data.links, media=data.media)
+    else:  # a replay's recorded screening (the text may be erased); images read the registers
+        matches = [*text_matches, *screen_images(data.media, registers, b.policy)]
     rules, clauses = _cites(matches)
     found = tuple(m.as_dict() for m in matches)
     b.move(
