@@ -1,9 +1,13 @@
 """Build the dramatiq broker: Redis by default, RabbitMQ for amqp://, the StubBroker embedded.
 
 One function, called from the entry points; importing this module sets nothing up.
+Also the queue names of each stage and a Worker whose prefetch is set per queue.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import dramatiq
 from dramatiq.brokers.stub import StubBroker
@@ -17,9 +21,52 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
+from .engine import QUEUES
 from .settings import Settings
 
-__all__ = ["build_broker", "middleware"]
+__all__ = ["StageWorker", "build_broker", "is_amqp", "middleware", "queue_names"]
+
+
+def is_amqp(settings: Settings) -> bool:
+    url = settings.broker_url.get_secret_value() if settings.broker_url else ""
+    return url.startswith("amqp")
+
+
+def queue_names(settings: Settings, *, embedded: bool = False) -> dict[str, str]:
+    """Each stage's dramatiq queue name.
+
+    On Redis the namespace already prefixes every key. AMQP has no key namespace, so
+    there the namespace prefixes the queue names (``esafety-dramatiq.events``): one
+    vhost can hold several deployments, and each test run its own queues.
+    """
+    if embedded or not is_amqp(settings):
+        return {stage: stage for stage in QUEUES}
+    return {stage: f"{settings.broker_namespace}.{stage}" for stage in QUEUES}
+
+
+class StageWorker(dramatiq.Worker):  # type: ignore[misc]
+    """A dramatiq ``Worker`` with a prefetch per queue.
+
+    dramatiq has one ``queue_prefetch`` for every queue of a worker; stages differ
+    (many small events, few slow deliveries), so each consumer gets its own, read
+    from the configuration. Delay queues keep dramatiq's delay prefetch.
+    """
+
+    def __init__(
+        self,
+        broker: dramatiq.Broker,
+        *,
+        prefetch: Mapping[str, int],
+        default_prefetch: int = 0,
+        **options: Any,
+    ) -> None:
+        super().__init__(broker, **options)
+        self.prefetch = dict(prefetch)
+        self.default_prefetch: int = default_prefetch or int(self.queue_prefetch)
+
+    def _add_consumer(self, queue_name: str, *, delay: bool = False) -> None:
+        self.queue_prefetch = self.prefetch.get(queue_name, self.default_prefetch)
+        super()._add_consumer(queue_name, delay=delay)
 
 
 def middleware(settings: Settings) -> list[dramatiq.Middleware]:
@@ -48,12 +95,11 @@ def build_broker(settings: Settings, *, embedded: bool) -> dramatiq.Broker:
     """
     if embedded:
         return StubBroker(middleware=middleware(settings))
-    if settings.broker_url is not None:
-        url = settings.broker_url.get_secret_value()
-        if url.startswith("amqp"):
-            from dramatiq.brokers.rabbitmq import RabbitmqBroker
+    if settings.broker_url is not None and is_amqp(settings):
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-            return RabbitmqBroker(url=url, middleware=middleware(settings), confirm_delivery=True)
+        url = settings.broker_url.get_secret_value()
+        return RabbitmqBroker(url=url, middleware=middleware(settings), confirm_delivery=True)
     from dramatiq.brokers.redis import RedisBroker
 
     assert settings.redis_url is not None

@@ -22,7 +22,7 @@ from ..events.limits import Limits
 from ..events.models import CaseReviewed, GuardianRegistered
 from ..workflows.decide import decide, decide_command, decide_register, decide_timer
 from ..workflows.ids import TimerKind
-from ..workflows.model import Command, Decision, Timer, member_tag
+from ..workflows.model import Case, Command, Decision, Timer, member_tag
 from ..workflows.policy import Policy
 from ..workflows.routing import route
 from ..workflows.steps import iso
@@ -32,7 +32,7 @@ from .directory import contact_writes
 from .notifier import Notifier
 from .store import CommitResult, Loaded, RedisStore
 
-__all__ = ["QUEUES", "Dispatch", "Engine"]
+__all__ = ["QUEUES", "Dispatch", "Engine", "Observer"]
 
 QUEUES = ("events", "timers", "commands", "deliveries")
 log = structlog.get_logger("esafety.engine")
@@ -45,6 +45,26 @@ class Dispatch(Protocol):
     def deliver(self, tag: str, effect_ids: list[str]) -> None: ...
     def schedule(self, timer_json: str, timer: Timer) -> None: ...
     def command(self, command_json: str) -> None: ...
+
+
+class Observer(Protocol):
+    """Who is told what the engine did, for metrics (``workers/metrics.py``).
+
+    Called after the commit it reports, with the counters the store keeps
+    (accepted, duplicates, quarantined); it never changes what the engine does.
+    """
+
+    def counted(self, counter: str) -> None: ...
+    def committed(self, decision: Decision, before: Case | None) -> None: ...
+
+
+def _state_moves(key: str, before: Case | None, after: Case | None) -> list[list[Any]]:
+    """Cases by state (``esafety status``), counted in the same atomic commit."""
+    old = before.state.value if before else None
+    new = after.state.value if after else old
+    if old == new:
+        return []
+    return ([[key, old, -1]] if old else []) + ([[key, new, 1]] if new else [])
 
 
 def _extend(plan: dict[str, Any], extra: dict[str, list[list[Any]]]) -> None:
@@ -65,6 +85,7 @@ class Engine:
     dispatch: Dispatch | None = None
     retries_of_current: Callable[[], int] = lambda: 0
     on_commit: Callable[[str, Decision], None] | None = None
+    observer: Observer | None = None
 
     # -- events ---------------------------------------------------------------
     def handle_event(self, body: str, line: int | None = None) -> str:
@@ -105,7 +126,7 @@ class Engine:
         dedup = hashlib.sha256(
             ("\x1f".join(origin) if origin else body).encode("utf-8", "surrogatepass")
         ).hexdigest()
-        self.store.quarantine(
+        kept = self.store.quarantine(
             raw=body.encode("utf-8", "surrogatepass"),
             error=error,
             stage="consume",
@@ -114,6 +135,8 @@ class Engine:
             event_id=event_id,
             dedup=dedup,
         )
+        if kept and self.observer:
+            self.observer.counted("quarantined")
         log.warning("event.quarantined", event_id=event_id, reason=error, line=line)
         return "quarantined"
 
@@ -183,7 +206,10 @@ class Engine:
         if isinstance(event.data, GuardianRegistered):  # contacts: their own hash (E4)
             plan["hsets"] = contact_writes(self.store.keys.prefix, event.data.guardians)
         _extend(plan, self._archived(event, None))
-        return self.store.commit(plan, [self.store.keys.register(tag)])
+        result = self.store.commit(plan, [self.store.keys.register(tag)])
+        if self.observer and result.status != "conflict":
+            self.observer.counted("accepted" if result.status == "ok" else "duplicates")
+        return result
 
     # -- commit and dispatch ------------------------------------------------------
     def _commit(
@@ -214,13 +240,25 @@ class Engine:
             counter=counter,
         )
         _extend(plan, extra or {})
+        plan["hincrs"] += _state_moves(keys.case_states, loaded.case, decision.case)
         result = self.store.commit(plan, [c[0] for c in checks])
         if result.status == "ok":
             for entry in decision.audit:
                 audit_log.info("audit.step", **entry.as_dict())
             if self.on_commit:
                 self.on_commit(loaded.tag, decision)
+        if self.observer:
+            self._observe(result.status, counter, decision, loaded.case)
         return result
+
+    def _observe(
+        self, status: str, counter: str | None, decision: Decision, before: Case | None
+    ) -> None:
+        assert self.observer is not None
+        if status == "ok":
+            self.observer.committed(decision, before)
+        if counter and status != "conflict":
+            self.observer.counted(counter if status == "ok" else "duplicates")
 
     def _dispatch(self, result: CommitResult) -> None:
         if self.dispatch is None:

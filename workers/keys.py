@@ -24,6 +24,7 @@ class Keys:
         self.pending = f"{prefix}:idx:outbox_pending"
         self.timers = f"{prefix}:idx:timers"
         self.stats = f"{prefix}:stats"
+        self.case_states = f"{prefix}:idx:case_states"
         self.quarantine = f"{prefix}:quarantine"
         self.quarantine_seen = f"{prefix}:quarantine:seen"
         self.workers = f"{prefix}:workers"

@@ -2,53 +2,77 @@
 
 A heartbeat thread keeps this process's broker id fresh in Redis, so that the
 short heartbeat timeout used for fast redelivery never mistakes a busy process
-for a dead one.
+for a dead one, and records the process as live in the store (``esafety
+status`` counts workers there, on Redis and on RabbitMQ alike; dramatiq's own
+heartbeats also list every producer that enqueued lately).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import socket
 import threading
 import time
+from collections.abc import Iterable
 from types import FrameType
 
+import dramatiq
 import structlog
 
-from .app import build_app
+from .app import App, build_app
 from .logs import configure_logging
 from .settings import Settings
 
-__all__ = ["main"]
+__all__ = ["STOP_TIMEOUT_MS", "main", "run"]
 
 log = structlog.get_logger("esafety.worker")
 
+#: how long SIGTERM waits for the messages in flight before giving up on them
+STOP_TIMEOUT_MS = 30_000
+_FORGET_AFTER_MS = 3_600_000
 
-def _heartbeat(broker: object, stop: threading.Event, interval: float) -> None:
-    client = getattr(broker, "client", None)
-    namespace = getattr(broker, "namespace", None)
+
+def _beat(app: App, member: str) -> None:
+    now = int(time.time() * 1000)
+    pipe = app.store.client.pipeline(transaction=False)
+    pipe.zadd(app.store.keys.workers, {member: now})
+    pipe.zremrangebyscore(app.store.keys.workers, 0, now - _FORGET_AFTER_MS)
+    pipe.execute()
+    broker = app.broker
+    client, namespace = getattr(broker, "client", None), getattr(broker, "namespace", None)
     broker_id = getattr(broker, "broker_id", None)
-    if client is None or namespace is None or broker_id is None:
-        return
-    while not stop.wait(interval):
+    if client is not None and namespace is not None and broker_id is not None:
+        client.zadd(f"{namespace}:__heartbeats__", {broker_id: now})
+
+
+def _heartbeat(app: App, member: str, stop: threading.Event, interval: float) -> None:
+    while True:
         try:
-            client.zadd(f"{namespace}:__heartbeats__", {broker_id: int(time.time() * 1000)})
+            _beat(app, member)
         except Exception as exc:  # a lost connection must not kill the heartbeat thread
             log.warning("heartbeat.failed", error=type(exc).__name__)
+        if stop.wait(interval):
+            return
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="esafety-worker-process")
-    parser.add_argument("--threads", type=int, default=8)
-    parser.add_argument("--queues", default="")
-    args = parser.parse_args(argv)
-    settings = Settings()
-    configure_logging(
-        "json" if settings.log_format == "auto" else settings.log_format, settings.log_level
-    )
+def run(
+    settings: Settings,
+    threads: int,
+    queues: set[str] | None,
+    extra_middleware: Iterable[dramatiq.Middleware] = (),
+) -> int:
+    """Serve until SIGTERM or SIGINT; finish (or hand back) the messages in flight."""
     app = build_app(settings)
-    queues = {q for q in args.queues.split(",") if q} or None
-    worker = app.worker(threads=args.threads, queues=queues)
+    if settings.metrics_dir:
+        from .metrics import install_metrics
+
+        install_metrics(app)
+    for extra in extra_middleware:
+        app.broker.add_middleware(extra)
+    app.broker.emit_after("process_boot")  # as dramatiq's CLI does: starts TimeLimit's timer
+    worker = app.worker(threads=threads, queues=queues)
     stop = threading.Event()
 
     def on_signal(signum: int, _: FrameType | None) -> None:
@@ -57,18 +81,41 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     worker.start()
+    member = f"{socket.gethostname()}/{os.getpid()}"
     beat = threading.Thread(
         target=_heartbeat,
-        args=(app.broker, stop, settings.heartbeat_timeout_ms / 5000),
+        args=(app, member, stop, settings.heartbeat_timeout_ms / 5000),
         daemon=True,
     )
     beat.start()
-    log.info("worker.ready", threads=args.threads, queues=sorted(queues or []))
+    log.info(
+        "worker.ready",
+        threads=threads,
+        queues=sorted(queues or []),
+        pid=os.getpid(),
+        broker_id=getattr(app.broker, "broker_id", None),  # whose unacked set is whose
+    )
     stop.wait()
-    log.info("worker.stopping")
-    worker.stop(timeout=30_000)
+    log.info("worker.stopping", pid=os.getpid())
+    worker.stop(timeout=STOP_TIMEOUT_MS)
+    beat.join(timeout=5)
+    try:
+        app.store.client.zrem(app.store.keys.workers, member)
+    except Exception as exc:
+        log.warning("worker.unregister_failed", error=type(exc).__name__)
     app.broker.close()
+    log.info("worker.stopped", pid=os.getpid())
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="esafety-worker-process")
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--queues", default="")
+    args = parser.parse_args(argv)
+    settings = Settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return run(settings, args.threads, {q for q in args.queues.split(",") if q} or None)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import process_cmd, publish_cmd, read_cmd, worker_cmd
+from . import process_cmd, publish_cmd, read_cmd, status_cmd, worker_cmd
 
 __all__ = ["build_cli", "run"]
 
@@ -18,7 +18,7 @@ def build_cli() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    for group in (process_cmd, publish_cmd, read_cmd, worker_cmd):
+    for group in (process_cmd, publish_cmd, read_cmd, worker_cmd, status_cmd):
         group.register(cli)
     return cli
 
