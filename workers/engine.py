@@ -337,7 +337,7 @@ class Engine:
     # -- delivery ----------------------------------------------------------------------
     def deliver(self, tag: str, effect_ids: list[str]) -> int:
         """Actor ``deliver``: send each effect once, by id; returns how many were sent now."""
-        sent = 0
+        sent, failed = 0, None
         for effect_id in effect_ids:
             if self.store.is_delivered(tag, effect_id):
                 continue
@@ -345,7 +345,14 @@ class Engine:
             if effect is None:
                 log.error("outbox.missing", tag=tag, effect_id=effect_id)
                 continue
-            self.notifier.deliver(effect, delivered_at=iso(self.clock.now()))
+            try:
+                self.notifier.deliver(effect, delivered_at=iso(self.clock.now()))
+            except Exception as exc:  # one notice that cannot go must not hold back a DSL alert
+                log.warning("notice.deferred", effect_id=effect_id, error=type(exc).__name__)
+                failed = failed or exc
+                continue
             self.store.mark_delivered(tag, effect_id)
             sent += 1
+        if failed is not None:
+            raise failed  # retried with backoff: only the effects not yet delivered
         return sent

@@ -215,3 +215,46 @@ def test_a_registered_guardian_gets_the_image_notice_by_email(plain: tuple[Inbox
     assert "c1" in body and "E3:" in body and "POST-TEXT-MARKER" not in body
     trail = repr(report) + repr(logs) + repr(app.store.audit("post:p1"))
     assert "example.org" not in trail and "charity.test" not in trail
+
+
+@pytest.mark.integration
+def test_a_worker_process_sends_by_smtp_to_contacts_resolved_at_delivery(
+    plain: tuple[Inbox, int], prefix: str, tmp_path: Path
+) -> None:
+    """A real ``esafety worker`` with ESAFETY_NOTIFIER=smtp: the DSL's address from the
+    operator's contacts file, the guardian's from the registration event, read when sent."""
+    from tests.integration.test_flows import Deployment
+
+    inbox, port = plain
+    contacts = tmp_path / "contacts.toml"
+    contacts.write_text(
+        '[contacts]\ndsl = "dsl@charity.test"\n"facebook/group/test" = "admins@charity.test"\n'
+    )
+    d = Deployment(prefix, tmp_path, 1.0)
+    d.env |= {
+        "ESAFETY_NOTIFIER": "smtp",
+        "ESAFETY_SMTP_HOST": "127.0.0.1",
+        "ESAFETY_SMTP_PORT": str(port),
+        "ESAFETY_SMTP_TLS": "none",
+        "ESAFETY_CONTACTS_PATH": str(contacts),
+    }
+    d.start()
+    try:
+        d.publish(
+            "esafety.guardian.registered",
+            {"child_id": "c1", "guardians": [{"guardian_ref": "g1", "contact": "g1@example.org"}]},
+        )
+        media = [{"media_id": "img", "depicts_children": ["c1"]}]
+        d.publish(
+            "esafety.post.submitted",
+            {"post_id": "p1", "member_id": "m1", "text": "I'll hurt you", "media": media},
+            "facebook/group/test",
+        )
+        d.wait("three messages", lambda: len(inbox.messages) >= 3)
+    finally:
+        d.stop()
+    received = sorted(rcpt for _, rcpts, _ in inbox.messages for rcpt in rcpts)
+    assert received == ["admins@charity.test", "dsl@charity.test", "g1@example.org"]
+    # the member m1 has no contact: the removal notice waits for one (retried, then dead-lettered)
+    assert "m1" not in " ".join(received)
+    assert "example.org" not in d.log.read_text(errors="replace")
