@@ -165,3 +165,34 @@ def test_guardian_registration_writes_contacts_apart_from_the_register() -> None
     assert contacts == {b"g1": b"g1@example.org", b"g2": b"g2@example.org"}
     record = app.store.register("c1")
     assert record is not None and "example.org" not in repr(record)
+
+
+class RefuseOne:
+    """A notifier that cannot reach one ref (no contact on record) and records the rest."""
+
+    def __init__(self, refused: str) -> None:
+        self.refused = refused
+        self.sent: list[tuple[str, str]] = []
+
+    def deliver(self, effect: Effect, *, delivered_at: str) -> None:
+        if effect.recipient == self.refused:
+            raise RuntimeError("no contact on record")
+        self.sent.append((effect.kind.value, effect.recipient))
+
+
+def test_one_undeliverable_notice_does_not_hold_back_the_dsl_alert() -> None:
+    app = fake_app()
+    with Processor(app) as processor:
+        processor.run(jsonl([post("p1", "m1", "I'll hurt you", "24T10:00:00")]).splitlines())
+    client, keys = app.store.client, app.store.keys
+    for key in client.scan_iter(match=f"{keys.prefix}:*delivered*"):
+        client.delete(key)
+    effects = [e for e in app.store.effects() if e.case_id == "post:p1"]
+    assert [e.kind.value for e in effects] == ["delete_post", "removal_notice", "dsl_alert"]
+    refusing = RefuseOne("m1")
+    app.engine.notifier = refusing
+    with pytest.raises(RuntimeError):
+        app.engine.deliver("m:m1", [e.effect_id for e in effects])
+    assert refusing.sent == [("delete_post", "facebook/group/test"), ("dsl_alert", "dsl")]
+    app.engine.notifier = RefuseOne("nobody")
+    assert app.engine.deliver("m:m1", [e.effect_id for e in effects]) == 1  # only the one left
