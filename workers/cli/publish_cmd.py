@@ -106,7 +106,13 @@ def review(
     """Record a review decision on a case (publishes esafety.case.reviewed)."""
     app = open_app(quiet=True)
     found = app.store.case(case_id)
-    if found is not None:
+    if found is None:
+        typer.echo(
+            f"note: case {case_id!r} is not in the store yet; the workers retry the review "
+            "with backoff, then quarantine it if the case never appears",
+            err=True,
+        )
+    else:
         from ...workflows.reviews import allowed_decisions
 
         allowed = allowed_decisions(found)
