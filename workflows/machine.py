@@ -72,8 +72,24 @@ def _cursor() -> _Cursor:
     return cursor
 
 
+_STEPS: dict[tuple[State, str], State] = {}
+
+
 def step(state: State, trigger: str) -> State:
-    """The state after firing ``trigger`` in ``state``; raises :class:`InvalidStep`."""
+    """The state after firing ``trigger`` in ``state``; raises :class:`InvalidStep`.
+
+    The machine is static data with no callbacks or conditions, so an allowed step
+    always gives the same state: the machine answers once, and the answer is kept
+    (a replay of a year takes hundreds of thousands of steps, E6)."""
+    known = _STEPS.get((state, trigger))
+    if known is not None:
+        return known
+    new = _fire(state, trigger)
+    _STEPS[(state, trigger)] = new
+    return new
+
+
+def _fire(state: State, trigger: str) -> State:
     cursor = _cursor()
     _MACHINE.set_state(state.value, model=cursor)
     try:
