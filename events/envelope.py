@@ -23,6 +23,7 @@ __all__ = ["Envelope", "Event", "parse_event", "validate_envelope"]
 
 _EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,20}$")
 _MAX_DEPTH = 16
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class Envelope(BaseModel):
@@ -50,7 +51,10 @@ class Envelope(BaseModel):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("time must carry a timezone (RFC 3339, e.g. 2026-11-24T10:00:00Z)")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # year 1 or 9999 with an offset: pydantic only maps ValueError
+            raise ValueError("time is out of range once converted to UTC") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,28 @@ def _field_path(error: Any) -> str:
     return ".".join(str(part) for part in error["loc"]) or "(root)"
 
 
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects with a repeated key are refused: parsers disagree on which value wins,
+    which is how a payload smuggles one id past a check and another into the store."""
+    body = dict(pairs)
+    if len(body) != len(pairs):
+        keys = [k for k, _ in pairs]
+        repeated = next(k for k in keys if keys.count(k) > 1)
+        raise InvalidEvent(f"duplicate key {repeated[:40]!r} in a JSON object", field="(payload)")
+    return body
+
+
+def _check_unicode(body: dict[str, Any]) -> None:
+    """A lone surrogate (``"\\ud800"`` is valid JSON) is not text: refuse it here, before it
+    reaches a Redis key or a file that must be UTF-8."""
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEvent(
+            "payload holds a lone surrogate (not valid Unicode)", field="(payload)"
+        ) from None
+
+
 def _first_error(exc: ValidationError, prefix: str) -> tuple[str, str]:
     error = exc.errors(include_input=False, include_url=False)[0]
     path = _field_path(error)
@@ -109,7 +135,7 @@ def _decode(raw: bytes | str, limits: Limits) -> dict[str, Any]:
         )
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        body = json.loads(text)
+        body = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except UnicodeDecodeError as exc:
         raise InvalidEvent(f"payload is not UTF-8 (byte {exc.start})", field="(payload)") from None
     except RecursionError:
@@ -148,12 +174,29 @@ def validate_envelope(body: dict[str, Any]) -> Envelope:
     return envelope
 
 
+def _check_id(value: str, where: str, limits: Limits, event_id: str | None) -> None:
+    """Ids, refs and names of things: bounded, and no control characters (they end up in
+    Redis keys, file names and a lead's terminal, where an escape sequence is an attack)."""
+    if len(value) > limits.max_id_chars:
+        raise LimitExceeded(
+            f"field {where!r} has {len(value)} characters, over the max_id_chars limit "
+            f"of {limits.max_id_chars}",
+            event_id=event_id,
+            field=where,
+        )
+    if _CONTROL.search(value):
+        raise InvalidEvent(
+            f"field {where!r} holds a control character", event_id=event_id, field=where
+        )
+
+
 def _check_limits(data: dict[str, Any], limits: Limits, event_id: str, path: str = "data") -> None:
     for key, value in data.items():
         where = f"{path}.{key}"
-        if isinstance(value, str):
-            limit = limits.max_text_chars if key in {"text", "note"} else limits.max_id_chars
-            name = "max_text_chars" if key in {"text", "note"} else "max_id_chars"
+        if isinstance(value, str) and key not in {"text", "note"}:
+            _check_id(value, where, limits, event_id)
+        elif isinstance(value, str):
+            limit, name = limits.max_text_chars, "max_text_chars"
             if len(value) > limit:
                 raise LimitExceeded(
                     f"field {where!r} has {len(value)} characters, over the {name} limit "
@@ -172,13 +215,8 @@ def _check_limits(data: dict[str, Any], limits: Limits, event_id: str, path: str
             for index, item in enumerate(value):
                 if isinstance(item, dict):
                     _check_limits(item, limits, event_id, f"{where}.{index}")
-                elif isinstance(item, str) and len(item) > limits.max_id_chars:
-                    raise LimitExceeded(
-                        f"field {where}.{index} is over the max_id_chars limit of "
-                        f"{limits.max_id_chars}",
-                        event_id=event_id,
-                        field=f"{where}.{index}",
-                    )
+                elif isinstance(item, str):
+                    _check_id(item, f"{where}.{index}", limits, event_id)
 
 
 def parse_event(raw: bytes | str | dict[str, Any], limits: Limits | None = None) -> Event:
@@ -189,11 +227,10 @@ def parse_event(raw: bytes | str | dict[str, Any], limits: Limits | None = None)
     """
     limits = limits or Limits()
     body = raw if isinstance(raw, dict) else _decode(raw, limits)
+    _check_unicode(body)
     envelope = validate_envelope(body)
-    if len(envelope.id) > limits.max_id_chars:
-        raise LimitExceeded(
-            f"field 'id' is over the max_id_chars limit of {limits.max_id_chars}", field="id"
-        )
+    _check_id(envelope.id, "id", limits, None)
+    _check_id(envelope.source, "source", limits, envelope.id)
     model = EVENT_MODELS.get(envelope.type)
     if model is None:
         raise InvalidEvent(

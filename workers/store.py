@@ -24,6 +24,13 @@ from .keys import Keys
 __all__ = ["CommitResult", "Loaded", "RedisStore", "Store"]
 
 _SCRIPT = (Path(__file__).parent / "scripts" / "commit.lua").read_text()
+# KEYS: dedup set, quarantine stream, stats; ARGV: dedup ("" for none), then field, value...
+_QUARANTINE = """
+if ARGV[1] ~= "" and redis.call("SADD", KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call("XADD", KEYS[2], "*", unpack(ARGV, 2))
+redis.call("HINCRBY", KEYS[3], "quarantined", 1)
+return 1
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,7 @@ class RedisStore:
         self.client = client
         self.keys = keys or Keys()
         self._commit = client.register_script(_SCRIPT)
+        self._quarantine = client.register_script(_QUARANTINE)
 
     # -- reads for a decision ---------------------------------------------
     def tag_of(self, case_id: str) -> str | None:
@@ -248,22 +256,26 @@ class RedisStore:
         event_id: str | None = None,
         dedup: str | None = None,
     ) -> bool:
-        """Keep rejected input with its raw bytes and the reason; False if already kept."""
-        if dedup and not self.client.sadd(self.keys.quarantine_seen, dedup):
-            return False
-        fields: dict[str, Any] = {
+        """Keep rejected input with its raw bytes and the reason; False if already kept.
+
+        One script: the dedup mark, the entry and the count are written together, so a
+        crash between them cannot leave a mark with no entry (a redelivery would then
+        be dropped as already kept: lost).
+        """
+        fields = {
             "raw": raw,
             "error": error,
             "stage": stage,
             "at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "line": "" if line is None else str(line),
             "event_id": event_id or "",
+            "dedup": dedup or "",
         }
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(self.keys.quarantine, fields)
-        pipe.hincrby(self.keys.stats, "quarantined", 1)
-        pipe.execute()
-        return True
+        keys = [self.keys.quarantine_seen, self.keys.quarantine, self.keys.stats]
+        args: list[Any] = [dedup or ""]
+        for name, value in fields.items():
+            args += [name, value]
+        return bool(self._quarantine(keys=keys, args=args))
 
     def quarantine_entries(self) -> list[dict[str, Any]]:
         out = []
