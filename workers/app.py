@@ -20,6 +20,7 @@ from .broker import StageWorker, build_broker, queue_names
 from .clock import Clock, ScaledClock, SystemClock, VirtualClock, real_delay_ms
 from .engine import QUEUES, Engine
 from .keys import Keys
+from .middleware import Quarantine
 from .notifier import MemoryNotifier, Notifier, notifier_from_settings
 from .settings import Settings
 from .store import RedisStore
@@ -185,6 +186,7 @@ def build_app(
         else notifier_from_settings(settings, store.client, settings.key_prefix)
     )
     broker = build_broker(settings, embedded=embedded)
+    broker.add_middleware(Quarantine(store, clock))
     engine = Engine(
         store=store,
         policy=policy,

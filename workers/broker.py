@@ -100,14 +100,15 @@ def build_broker(settings: Settings, *, embedded: bool) -> dramatiq.Broker:
 
         url = settings.broker_url.get_secret_value()
         return RabbitmqBroker(url=url, middleware=middleware(settings), confirm_delivery=True)
-    from dramatiq.brokers.redis import RedisBroker
+    from .redis_guard import GuardedRedisBroker
 
     assert settings.redis_url is not None
     url = (settings.broker_url or settings.redis_url).get_secret_value()
-    return RedisBroker(
+    return GuardedRedisBroker(
         url=url,
         middleware=middleware(settings),
         namespace=settings.broker_namespace,
         heartbeat_timeout=settings.heartbeat_timeout_ms,
         maintenance_chance=settings.maintenance_chance,
+        dead_message_ttl=settings.dead_letter_ttl_ms,
     )

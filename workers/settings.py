@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     max_backoff_ms: int = 60_000
     not_found_retries: int = 6
     heartbeat_timeout_ms: int = 5_000
+    # dramatiq deletes dead letters older than this (its default: 7 days); kept a year here,
+    # so a failed notice is replayed or purged by a person, never dropped by a timer.
+    dead_letter_ttl_ms: int = 365 * 86_400_000
     maintenance_chance: int = 1_000_000
     worker_timeout_ms: int = 100
     queue_prefetch: int = 0
