@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "ScaledClock", "SystemClock", "VirtualClock", "real_delay_ms"]
+__all__ = ["Clock", "ScaledClock", "SystemClock", "VirtualClock", "real_delay_ms", "stopwatch"]
 
 
 class Clock(Protocol):
@@ -72,3 +73,13 @@ def real_delay_ms(clock: Clock, due: datetime) -> int:
     virtual = (due - clock.now()).total_seconds()
     speed = float(getattr(clock, "speed", 1.0))
     return max(0, -int(-virtual * 1000 // speed))
+
+
+def stopwatch() -> Callable[[], float]:
+    """Seconds elapsed since the call, from a monotonic counter.
+
+    For measuring (a replay's speed, a benchmark), never for deciding: decisions read
+    a :class:`Clock`. Kept here so this module stays the one place that reads time.
+    """
+    start = time.perf_counter()
+    return lambda: time.perf_counter() - start

@@ -12,20 +12,21 @@ Two things keep it fast without changing any result:
 
 - screening is reused: an event's text matches recorded in the archive stand for
   screening its text again when the recorded policy's screening is the one being
-  replayed (the same rules, links, personal-information and consent settings);
-  an event whose text retention has erased replays with them whatever the policy,
-  and the result counts how many it had to treat that way;
-- a post with no match at all is inert: it closes with ``no_action`` and changes
-  nothing else (no effect, timer, command or member change), so it is kept as the
-  event alone and decided only if a later event reads its case (a complaint about
-  it, a review, an appeal, a command). ``full=True`` decides every event; a test
-  checks that both give the same cases, members and effects.
+  replayed (the same rules, word lists, links, personal-information and spam
+  settings); an event whose text retention has erased replays with them whatever
+  the policy, and the result counts how many it had to treat that way. Otherwise
+  ``decide()`` screens the text itself, exactly as the engine does;
+- a post whose recorded screening found nothing is inert: it closes with
+  ``no_action`` and changes nothing else (no effect, timer, command or member
+  change), so it is kept as the event alone and decided only if a later event
+  reads its case (a complaint about it, a review, an appeal, a command).
+  ``full=True`` decides every event; a test checks that both give the same cases,
+  members and effects.
 """
 
 from __future__ import annotations
 
 import heapq
-import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,8 +42,9 @@ from ..workflows.model import Case, Command, Decision, Effect, Member, Timer, me
 from ..workflows.policy import Policy
 from ..workflows.registers import ChildRecord, Registers
 from ..workflows.routing import route
-from ..workflows.screening import Confidence, Match, screen_images, screen_text
+from ..workflows.screening import Confidence, Match, screen_images
 from .archive import ArchivedEvent
+from .clock import stopwatch
 from .replay_diff import case_row, effect_row
 
 __all__ = ["Replay", "ReplayStats", "same_screening"]
@@ -51,9 +53,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def same_screening(a: Policy, b: Policy) -> bool:
-    """Whether two policies screen text alike (so recorded matches stand for a new screening)."""
-    fields = ("rules", "links", "personal_info")
-    return all(getattr(a, name) == getattr(b, name) for name in fields)
+    """Whether two policies screen text alike (so recorded matches stand for a new screening):
+    the same rules, links, personal-information settings and screening data files."""
+    fields = ("rules", "links", "personal_info", "spam", "screening", "files")
+    return all(getattr(a, name, None) == getattr(b, name, None) for name in fields)
 
 
 @dataclass
@@ -127,14 +130,14 @@ class Replay:
     # -- the loop -----------------------------------------------------------------
     def run(self, items: Iterable[ArchivedEvent], *, until: datetime | None = None) -> Replay:
         """Replay ``items`` in order; ``until`` moves the clock on after the last one."""
-        started = time.perf_counter()
+        elapsed = stopwatch()
         for item in items:
             self.stats.events += 1
             self.step(item)
         if until is not None:
             self.fire_due(until)
             self._advance(until)
-        self.stats.seconds += time.perf_counter() - started
+        self.stats.seconds += elapsed()
         return self
 
     def step(self, item: ArchivedEvent) -> None:
@@ -215,7 +218,12 @@ class Replay:
             return Decision(noop=True)  # a republished event: its case exists already
         matches = self._text_matches(item)
         registers = self._registers(r.children)
-        if isinstance(event.data, PostSubmitted) and not self.full and r.case_id is not None:
+        if (
+            isinstance(event.data, PostSubmitted)
+            and not self.full
+            and matches is not None
+            and r.case_id is not None
+        ):
             images = screen_images(event.data.media, registers, self.policy)
             if not matches and not images:
                 self.inert[r.case_id] = _Inert(event, self.now, registers)
@@ -255,7 +263,9 @@ class Replay:
         self.cases[case_id] = decision.case
 
     def _text_matches(self, item: ArchivedEvent) -> list[Match] | None:
-        """Matches for the event's text: recorded (erased, or same screening) or screened now."""
+        """The recorded matches for the event's text when they stand (its text erased, or the
+        same screening); None when ``decide()`` must screen it (with the author's recent
+        posts, as the engine does)."""
         data = item.event.data
         if not isinstance(data, PostSubmitted | ComplaintReceived):
             return None
@@ -270,9 +280,7 @@ class Replay:
             self.stats.screening_reused += 1
             return self._recorded(recorded)
         self.stats.screened += 1
-        if isinstance(data, PostSubmitted):
-            return screen_text(data.text, self.policy, data.links)
-        return screen_text(data.text, self.policy)
+        return None
 
     def _recorded(self, recorded: Iterable[dict[str, Any]]) -> list[Match]:
         """Recorded text matches, re-cited under this policy (images are screened anew)."""

@@ -154,6 +154,8 @@ class Mix:
     consent_share: float = 0.85
     late_review: float = 0.25
     never_reviewed: float = 0.02
+    #: (cumulative share, kind, texts) of breaching posts; the rest are sexual content
+    breaches: tuple[tuple[float, str, tuple[str, ...]], ...] = ()
 
 
 @dataclass
@@ -246,7 +248,7 @@ class Simulation:
     def _breach_text(self) -> tuple[str, str]:
         """A breaching text and what it is (a threat is held for the lead, S3)."""
         r = self.rng.random()
-        for share, kind, pool in BREACHES:
+        for share, kind, pool in self.mix.breaches or BREACHES:
             if r < share:
                 return kind, self._text(pool)
         return "sexual", self._text(SEXUAL)

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from . import process_cmd, publish_cmd, read_cmd, status_cmd, worker_cmd
+from . import (
+    archive_cmd,
+    policy_cmd,
+    process_cmd,
+    publish_cmd,
+    read_cmd,
+    replay_cmd,
+    simulate_cmd,
+    status_cmd,
+    worker_cmd,
+)
 
 __all__ = ["build_cli", "run"]
 
@@ -18,7 +28,17 @@ def build_cli() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    for group in (process_cmd, publish_cmd, read_cmd, worker_cmd, status_cmd):
+    for group in (
+        process_cmd,
+        publish_cmd,
+        read_cmd,
+        worker_cmd,
+        status_cmd,
+        policy_cmd,
+        replay_cmd,
+        archive_cmd,
+        simulate_cmd,
+    ):
         group.register(cli)
     return cli
 
