@@ -301,7 +301,7 @@ class Quarantine(Middleware):  # type: ignore[misc]
             "queue": q_name(message.queue_name),
             "actor": message.actor_name,
             "message_id": message.message_id,
-            "retries": message.options.get("retries", 0),
+            "attempts": message.options.get("retries", 0),  # failed runs, as Retries counts
             "reason": reason,
             "at": self.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
         }

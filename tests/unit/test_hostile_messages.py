@@ -291,7 +291,7 @@ def test_a_dead_letter_gets_its_reason(broker: GuardedRedisBroker, store: RedisS
     assert (
         record["reason"] == "CaseNotFound: case 'post:p1' does not exist (yet); check the case id"
     )
-    assert (record["queue"], record["actor"], record["retries"]) == ("events", "handle_event", 8)
+    assert (record["queue"], record["actor"], record["attempts"]) == ("events", "handle_event", 8)
     assert proxy.options[REASON] == record["reason"]
 
 

@@ -1,0 +1,94 @@
+"""Issue 5, concurrency: 500 breaches by one member through 2 processes x 8 threads.
+
+Every post's commit checks the member's version, so sixteen threads racing on one
+member retry their conflicts instead of losing an update. What the policy says is
+computed by the embedded run of the same events (one thread, in order) and must
+come out the same: the same member, the same outcomes and effect kinds. For the
+default policy that is: 2 warnings, suspended, one warning notice, one removal
+notice (a member already suspended is not warned again, workflows/ladder.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from esafety.events.publish import publish
+from esafety.workers.app import DramatiqSender
+from esafety.workers.report import build_report
+
+from tests.helpers import post
+from tests.integration.test_reliability_kit import (
+    app_for,
+    broken_chains,
+    notifier_ids,
+    start_workers,
+    wait_drained,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _posts(count: int) -> list[dict]:
+    at = datetime.now(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [
+        post(f"p{i}", "m-one", "this rota is shit", id=f"breach-{i}", time=at) for i in range(count)
+    ]
+
+
+def _policy_says(events: list[dict], env: dict[str, str]) -> dict:
+    """The same events one at a time through the same engine, in this process, on keys
+    of their own (``<prefix>:expected:``, cleaned with the prefix) and with no queues."""
+    app = app_for({**env, "ESAFETY_KEY_PREFIX": env["ESAFETY_KEY_PREFIX"] + ":expected"})
+    app.engine.dispatch = None
+    for event in events:
+        app.engine.handle_event(json.dumps(event))
+    return build_report(app.store)
+
+
+def test_500_breaches_by_one_member_on_2_processes_x_8_threads(
+    worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    events = _posts(500)
+    expected = _policy_says(events, worker_env)
+    workers = start_workers(worker_env, tmp_path / "workers.log", processes=2, threads=8)
+    try:
+        workers.wait_ready(2)
+        app = app_for(worker_env)
+        sender = DramatiqSender(app)
+        started = time.monotonic()
+        for event in events:
+            publish(event, sender=sender)
+        report = wait_drained(app, timeout=120)
+        elapsed = time.monotonic() - started
+    finally:
+        workers.stop()
+
+    member = app.store.member("m-one")
+    assert member is not None
+    [want] = expected["members"]
+    assert (member.status.value, member.warnings) == (want["status"], want["warnings"])
+    assert (member.status.value, member.warnings) == ("suspended", 2)  # the default policy
+
+    cases = [c for c in app.store.cases() if c.case_id.startswith("post:")]
+    assert len(cases) == 500
+    assert {c.state.value for c in cases} == {"closed"}
+    outcomes = Counter(c.outcome.value for c in cases)
+    assert outcomes == Counter(row["outcome"] for row in expected["cases"])
+
+    kinds = Counter(e.kind.value for e in app.store.effects())
+    assert kinds == Counter(e["kind"] for e in expected["effects"])
+    assert kinds["removal_notice"] == 1 and kinds["warning_notice"] == 1
+
+    effect_ids = Counter(e.effect_id for e in app.store.effects())
+    delivered = notifier_ids(Path(worker_env["ESAFETY_NOTIFIER"][len("file:") :]))
+    assert max(delivered.values()) == 1, "an effect was delivered twice"
+    assert set(delivered) == set(effect_ids) and max(effect_ids.values()) == 1
+
+    assert report["events"] == {"accepted": 500, "duplicates": 0, "quarantined": 0}
+    assert broken_chains(app.store) == []
+    print(f"\n500 breaches, 2 x 8 threads: drained in {elapsed:.1f} s")

@@ -1,0 +1,82 @@
+"""Issue 5: input that cannot be processed, on the real Redis with a real worker.
+
+Bytes written straight into dramatiq's queues by something other than ``publish()``
+(no message at all, or a message not for our actors), messages whose arguments do
+not fit, and event bodies that do not parse: each is quarantined with its raw bytes
+and a reason, and the worker keeps running and processing good events.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from esafety.events.publish import publish
+from esafety.workers.app import DramatiqSender
+
+from tests.helpers import post
+from tests.integration.test_reliability_kit import (
+    account,
+    app_for,
+    start_workers,
+    wait_drained,
+    worker_trouble,
+    write_raw,
+)
+from tests.unit.test_hostile_payloads import hostile_arguments, hostile_bodies, hostile_messages
+
+pytestmark = pytest.mark.integration
+
+
+def test_garbage_in_the_queues_is_quarantined_and_the_worker_carries_on(
+    worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    workers = start_workers(worker_env, tmp_path / "workers.log", processes=1, threads=4)
+    try:
+        workers.wait_ready(1)
+        [pid] = workers.children()
+        app = app_for(worker_env)
+        namespace = worker_env["ESAFETY_BROKER_NAMESPACE"]
+        raw = [
+            (queue, data)
+            for seed, queue in enumerate(("events", "timers", "deliveries", "events.DQ"))
+            for _, data in hostile_messages(16, seed=seed, queue=queue)
+        ]
+        assert len({data for _, data in raw}) == len(raw)
+        for queue, data in raw:
+            write_raw(app.broker.client, namespace, queue, data, f"raw-{uuid.uuid4()}")
+        for actor, args in hostile_arguments(14):
+            app.actors[actor].send_with_options(args=args)
+        marked = post("p1", "m1", "MARKER-TEXT", id="marked-1")
+        marked["data"]["links"] = "MARKER-LINK"  # a string where a list belongs
+        bodies = [body for _, body in hostile_bodies(18)] + [json.dumps(marked)]
+        for body in bodies:
+            app.actors["handle_event"].send(body)
+        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        good = [
+            post(f"ok-{n}", f"m-{n}", "a lovely day", id=f"good-{n}", time=at) for n in range(10)
+        ]
+        sender = DramatiqSender(app)
+        for event in good:
+            publish(event, sender=sender)
+        report = wait_drained(app, timeout=60)
+        assert workers.children() == [pid], "the worker process died and was restarted"
+    finally:
+        workers.stop()
+
+    entries = app.store.quarantine_entries()
+    stages = [e["stage"] for e in entries]
+    assert stages.count("message") == len(raw) + 14
+    assert stages.count("consume") == len(bodies)
+    assert all(e["error"] for e in entries)
+    assert {e["raw"] for e in entries if e["stage"] == "message"} >= {d for _, d in raw}
+    assert report["events"]["quarantined"] == len(entries)
+    assert account(app.store, good)["committed"] == [e["id"] for e in good]
+    assert worker_trouble(workers.text()) == []
+    # the raw bytes are kept exactly; the reason names the field, never the content
+    [entry] = [e for e in entries if e["event_id"] == "marked-1"]
+    assert entry["raw"] == bodies[-1].encode() and "data.links" in entry["error"]
+    assert "MARKER" not in entry["error"] and "MARKER" not in workers.text()
