@@ -6,6 +6,7 @@ import typer
 
 from . import (
     archive_cmd,
+    bench_cmd,
     policy_cmd,
     process_cmd,
     publish_cmd,
@@ -38,6 +39,7 @@ def build_cli() -> typer.Typer:
         replay_cmd,
         archive_cmd,
         simulate_cmd,
+        bench_cmd,
     ):
         group.register(cli)
     return cli
