@@ -10,6 +10,7 @@ order, so the same file always gives the same report.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from dramatiq.brokers.stub import StubBroker
 from ..events.envelope import parse_event
 from ..events.errors import InvalidEvent
 from ..events.publish import publish
+from ..workflows.model import Decision
 from .app import App, DramatiqSender
 from .clock import VirtualClock
 from .report import build_report
@@ -37,6 +39,22 @@ class Processor:
         self.clock: VirtualClock = app.clock
         self.worker = app.worker(threads=1)
         app.store.client.set(f"{app.store.keys.prefix}:policy_version", app.policy.version)
+        # When the next timer can fall due, so ``fire_due`` asks the store only then: a hint
+        # kept from the commits' decisions; the store's timer index stays the truth.
+        self._due_hint: list[int] = [
+            int(score)
+            for _, score in app.store.client.zrange(app.store.keys.timers, 0, -1, withscores=True)
+        ]
+        heapq.heapify(self._due_hint)
+        chained = app.engine.on_commit
+
+        def noted(tag: str, decision: Decision) -> None:
+            for timer in decision.timers:
+                heapq.heappush(self._due_hint, int(timer.due.timestamp() * 1000))
+            if chained is not None:
+                chained(tag, decision)
+
+        app.engine.on_commit = noted
 
     def __enter__(self) -> Processor:
         self.worker.start()
@@ -60,9 +78,13 @@ class Processor:
         fired = 0
         client, key = self.app.store.client, self.app.store.keys.timers
         limit = int(until.timestamp() * 1000)
+        if not self._due_hint or self._due_hint[0] > limit:
+            return 0  # nothing can be due yet: no round trip to the store
         while True:
             due = client.zrangebyscore(key, "-inf", limit, start=0, num=1, withscores=True)
             if not due:
+                while self._due_hint and self._due_hint[0] <= limit:
+                    heapq.heappop(self._due_hint)  # all fired, follow-ups included
                 return fired
             raw, score = due[0]
             self.clock.advance_to(datetime.fromtimestamp(score / 1000, tz=until.tzinfo))
