@@ -67,9 +67,16 @@ class Event:
     time: datetime
     data: EventData
     extensions: dict[str, str]
+    signed: dict[str, Any] | None = None
 
     def envelope_dict(self) -> dict[str, Any]:
-        """The event as a CloudEvents JSON object (what ``publish`` sends)."""
+        """The event as a CloudEvents JSON object (what ``publish`` sends).
+
+        A signed event is forwarded exactly as its producer sent it (``signed``),
+        so that the worker checks the bytes that were signed (``events/signing.py``).
+        """
+        if self.signed is not None:
+            return dict(json.loads(json.dumps(self.signed)))
         body: dict[str, Any] = {
             "specversion": "1.0",
             "id": self.id,
@@ -254,4 +261,5 @@ def parse_event(raw: bytes | str | dict[str, Any], limits: Limits | None = None)
         time=envelope.time,
         data=data,  # type: ignore[arg-type]
         extensions=extensions,
+        signed=json.loads(json.dumps(body)) if "esafetysig" in extensions else None,
     )

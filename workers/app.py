@@ -6,6 +6,7 @@ time; ``setup_dramatiq`` gives dramatiq's own CLI a ``module:callable``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,15 +15,18 @@ import redis
 from dramatiq.middleware import CurrentMessage
 
 from ..events.envelope import Event
+from ..events.signing import SIGNATURE_ATTRIBUTE, SignatureCheck, sign_envelope
 from ..workflows.model import Timer
 from ..workflows.policy import Policy, default_policy, load_policy
 from .broker import StageWorker, build_broker, queue_names
 from .clock import Clock, ScaledClock, SystemClock, VirtualClock, real_delay_ms
 from .engine import QUEUES, Engine
+from .evidence import EvidenceStore, RetentionSweeper
 from .keys import Keys
 from .middleware import Quarantine
 from .notifier import MemoryNotifier, Notifier, notifier_from_settings
 from .settings import Settings
+from .signing import app_head_signer
 from .store import RedisStore
 
 __all__ = [
@@ -51,6 +55,7 @@ class App:
     policy: Policy
     actors: dict[str, dramatiq.Actor[Any, Any]]
     embedded: bool
+    evidence: EvidenceStore | None = None
 
     def worker(self, threads: int = 1, queues: set[str] | None = None) -> dramatiq.Worker:
         """A worker for some stages (all by default), prefetch per queue from the settings."""
@@ -101,8 +106,12 @@ class DramatiqSender:
     def __init__(self, app: App, line: int | None = None) -> None:
         self.actor = app.actors["handle_event"]
         self.line = line
+        self.keys = app.settings.event_key_bytes() if app.settings.sign_events else {}
 
     def send(self, body: bytes, *, event: Event) -> None:
+        key = self.keys.get(event.source)
+        if key is not None and SIGNATURE_ATTRIBUTE not in event.extensions:  # E5
+            body = json.dumps(sign_envelope(json.loads(body), key), ensure_ascii=False).encode()
         self.actor.send(body.decode("utf-8"), self.line)
 
 
@@ -187,6 +196,7 @@ def build_app(
     )
     broker = build_broker(settings, embedded=embedded)
     broker.add_middleware(Quarantine(store, clock))
+    heads = app_head_signer(settings, store)  # signs each changed chain's head (issue 9)
     engine = Engine(
         store=store,
         policy=policy,
@@ -196,12 +206,17 @@ def build_app(
         conflict_retries=settings.conflict_retries,
         not_found_retries=0 if embedded else settings.not_found_retries,
         retries_of_current=_retries,
+        heads=heads,
+        signatures=SignatureCheck(settings.event_key_bytes(), settings.require_signed_events),
     )
+    evidence = EvidenceStore(store, policy, clock, heads)
+    if not embedded:  # the retention job (E4) runs in every worker process
+        broker.add_middleware(RetentionSweeper(evidence, settings.evidence_sweep_s))
     actors = _register(broker, engine, queue_names(settings, embedded=embedded))
     engine.dispatch = ActorDispatch(
         actors, clock, delayed_timers=not isinstance(clock, VirtualClock)
     )
-    return App(settings, broker, store, engine, clock, notifier, policy, actors, embedded)
+    return App(settings, broker, store, engine, clock, notifier, policy, actors, embedded, evidence)
 
 
 def setup_dramatiq() -> None:

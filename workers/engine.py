@@ -17,9 +17,10 @@ from typing import Any, Protocol
 import structlog
 
 from ..events.envelope import Event, parse_event
-from ..events.errors import CaseNotFound, ConflictError, DecisionRefused, InvalidEvent
+from ..events.errors import CaseNotFound, ConflictError, DecisionRefused, ForgedEvent, InvalidEvent
 from ..events.limits import Limits
 from ..events.models import CaseReviewed, GuardianRegistered
+from ..events.signing import SignatureCheck, verify_payload
 from ..workflows.decide import decide, decide_command, decide_register, decide_timer
 from ..workflows.ids import TimerKind
 from ..workflows.model import Case, Command, Decision, Timer, member_tag
@@ -29,7 +30,9 @@ from ..workflows.steps import iso
 from .archive import archive_ops
 from .clock import Clock
 from .directory import contact_writes
+from .evidence import closed_rows, evidence_rows
 from .notifier import Notifier
+from .signing import HeadSigner, LazyHeadSigner, head_rows
 from .store import CommitResult, Loaded, RedisStore
 
 __all__ = ["QUEUES", "Dispatch", "Engine", "Observer"]
@@ -86,10 +89,17 @@ class Engine:
     retries_of_current: Callable[[], int] = lambda: 0
     on_commit: Callable[[str, Decision], None] | None = None
     observer: Observer | None = None
+    heads: HeadSigner | LazyHeadSigner | None = None
+    signatures: SignatureCheck | None = None
 
     # -- events ---------------------------------------------------------------
     def handle_event(self, body: str, line: int | None = None) -> str:
         """Actor ``handle_event``: returns what happened (ok, dup, quarantined, retry)."""
+        if self.signatures is not None and self.signatures.active:
+            try:
+                verify_payload(body, self.signatures, self.limits.max_payload_bytes)
+            except ForgedEvent as exc:
+                return self._quarantine_forged(body, exc, line)
         try:
             event = parse_event(body, self.limits)
         except InvalidEvent as exc:
@@ -187,6 +197,7 @@ class Engine:
             (event.source, event.id),
             counter="duplicates" if decision.noop else "accepted",
             extra=None if decision.noop else self._archived(event, decision),
+            event=event,
         )
 
     def _archived(self, event: Event, decision: Decision | None) -> dict[str, list[list[Any]]]:
@@ -219,6 +230,7 @@ class Engine:
         origin: tuple[str, ...],
         counter: str | None,
         extra: dict[str, Any] | None = None,
+        event: Event | None = None,
     ) -> CommitResult:
         keys = self.store.keys
         checks: list[list[Any]] = []
@@ -240,6 +252,7 @@ class Engine:
             counter=counter,
         )
         _extend(plan, extra or {})
+        _extend(plan, self._protected(decision, loaded, event))
         plan["hincrs"] += _state_moves(keys.case_states, loaded.case, decision.case)
         result = self.store.commit(plan, [c[0] for c in checks])
         if result.status == "ok":
@@ -250,6 +263,34 @@ class Engine:
         if self.observer:
             self._observe(result.status, counter, decision, loaded.case)
         return result
+
+    def _protected(
+        self, decision: Decision, loaded: Loaded, event: Event | None
+    ) -> dict[str, list[list[Any]]]:
+        """Issue 9, in the same commit: each changed chain's signed head, the event's text
+        as evidence, the start of a closed case's retention (signing.py, evidence.py)."""
+        keys, tag = self.store.keys, loaded.tag
+        hsets = head_rows(keys, tag, self.heads, decision.audit) if self.heads else []
+        if event is not None:
+            hsets += evidence_rows(keys, tag, event, decision)
+        return {"hsets": hsets, "zadds": closed_rows(keys, decision, loaded.case, self.clock.now())}
+
+    def _quarantine_forged(self, body: str, exc: ForgedEvent, line: int | None) -> str:
+        """A forged or unsigned event: the reason and a hash are kept, never its bytes (E5)."""
+        digest = hashlib.sha256(body.encode("utf-8", "surrogatepass")).hexdigest()
+        kept = self.store.quarantine(
+            raw=b"",
+            error=f"{exc}; payload sha256 {digest} (bytes not kept)",
+            stage="consume",
+            at=self.clock.now(),
+            line=line,
+            event_id=exc.event_id,
+            dedup=digest,
+        )
+        if kept and self.observer:
+            self.observer.counted("quarantined")
+        log.warning("event.forged", event_id=exc.event_id, reason=str(exc), sha256=digest)
+        return "quarantined"
 
     def _observe(
         self, status: str, counter: str | None, decision: Decision, before: Case | None

@@ -50,3 +50,21 @@ class Keys:
     def seen(self, tag: str, *origin: str) -> str:
         digest = hashlib.sha256("\x1f".join(origin).encode("utf-8", "surrogatepass")).hexdigest()
         return f"{self.prefix}:{{{tag}}}:seen:{digest[:32]}"
+
+    # -- audit heads and evidence (issue 9) ------------------------------------
+    def heads(self, tag: str) -> str:
+        """Signed chain heads of one aggregate: chain id -> signed head JSON."""
+        return f"{self.prefix}:{{{tag}}}:heads"
+
+    @property
+    def audit_keys(self) -> str:
+        """Public keys that signed heads (key id -> PEM), for information; trust is pinned."""
+        return f"{self.prefix}:idx:audit_keys"
+
+    def evidence(self, tag: str, case_id: str) -> str:
+        """A case's evidence (text, notes), under ``<prefix>:ev:`` so ACLs can fence it off."""
+        return f"{self.prefix}:ev:{{{tag}}}:{case_id}"
+
+    def evidence_closed(self, kind: str) -> str:
+        """Closed cases of one kind by when they closed (ms): the retention job's index."""
+        return f"{self.prefix}:idx:evidence_closed:{kind}"

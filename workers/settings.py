@@ -6,6 +6,7 @@ Library code never reads the environment; it is handed what it needs from here.
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -62,6 +63,17 @@ class Settings(BaseSettings):
     smtp_ca_file: str | None = Field(None, description="extra CA bundle to trust (TLS)")
     smtp_timeout_s: float = 10.0
     contacts_path: str | None = Field(None, description="TOML: contacts of chain refs etc.")
+    # Audit (workers/signing.py): the Ed25519 key that signs chain heads lives outside Redis.
+    # Unset: a development key, in memory when embedded, else in audit_dev_key_dir.
+    audit_key_path: str | None = Field(None, description="PEM Ed25519 private key (workers)")
+    audit_public_key_path: str | None = Field(None, description="PEM public key that verify pins")
+    audit_dev_key_dir: str = "~/.cache/esafety"
+    # Signed events (events/signing.py): {"source": "secret"} as JSON; a source with a key
+    # must sign, and with require_signed_events every source must.
+    event_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    require_signed_events: bool = False
+    sign_events: bool = Field(False, description="publish signs with its source's key")
+    evidence_sweep_s: float = Field(3600, gt=0, description="workers remove expired evidence")
     # Tests only: run workers on a ScaledClock (workers/clock.py), so deadlines of hours
     # pass in seconds. Unset in production: workers read the system clock.
     test_clock_epoch: datetime | None = None
@@ -78,3 +90,14 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         return self.redis_url is None
+
+    def audit_key_file(self) -> Path | None:
+        """The signing key's file: configured, or the development key's (None: embedded)."""
+        if self.audit_key_path:
+            return Path(self.audit_key_path).expanduser()
+        if self.embedded:
+            return None
+        return Path(self.audit_dev_key_dir).expanduser() / "audit-dev-ed25519.pem"
+
+    def event_key_bytes(self) -> dict[str, bytes]:
+        return {src: key.get_secret_value().encode() for src, key in self.event_keys.items()}

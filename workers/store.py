@@ -104,9 +104,10 @@ class RedisStore:
     ) -> Loaded:
         linked_tag = self.tag_of(linked_case) if linked_case else None
         pipe = self.client.pipeline(transaction=False)
-        pipe.get(self.keys.case(tag, case_id) if case_id else "-")
-        pipe.get(self.keys.member(tag, member_id) if member_id else "-")
-        pipe.get(self.keys.case(linked_tag, linked_case) if linked_tag and linked_case else "-")
+        none = f"{self.keys.prefix}:-"  # a key never written, under the prefix (ACL patterns)
+        pipe.get(self.keys.case(tag, case_id) if case_id else none)
+        pipe.get(self.keys.member(tag, member_id) if member_id else none)
+        pipe.get(self.keys.case(linked_tag, linked_case) if linked_tag and linked_case else none)
         for child in children:
             pipe.get(self.keys.register(f"c:{child}"))
         raw = pipe.execute()

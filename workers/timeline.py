@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..workflows.model import AuditEntry
+from .store import RedisStore
 
-__all__ = ["describe", "timeline_rows"]
+__all__ = ["describe", "linked_cases", "member_rows", "timeline_rows"]
 
 _WORDS = {
     "screen": "screened",
@@ -23,7 +24,11 @@ _WORDS = {
     "remove": "member removed",
     "reinstate": "member reinstated",
     "overturn": "warning overturned on appeal",
+    "evidence_viewed": "evidence viewed",
+    "evidence_erased": "evidence erased",
+    "evidence_expired": "evidence removed at the end of its retention period",
 }
+_LINK_KEYS = ("linked_case", "appealed_case", "case")
 
 
 def _specifics(entry: AuditEntry) -> str:
@@ -48,6 +53,10 @@ def _specifics(entry: AuditEntry) -> str:
     }.get(entry.trigger, "")
     if entry.trigger == "close" and d.get("appealed_case"):
         parts = f"appeal upheld: {d['appealed_case']} overturned"
+    if entry.trigger.startswith("evidence_"):
+        who = f"by {d['viewed_by']}; " if d.get("viewed_by") else ""
+        why = "at the member's request; " if d.get("reason") == "erasure_request" else ""
+        parts = f"{who}{why}{d['items']} item(s)" if "items" in d else "audit keeps the hashes"
     if "note_sha256" in d:
         parts = "; ".join(p for p in (parts, "note kept as evidence") if p)
     return parts
@@ -87,6 +96,32 @@ def timeline_rows(entries: list[AuditEntry]) -> list[dict[str, Any]]:
             ],
             "event_id": e.event_id,
             "hash": e.hash,
+            "case_id": e.case_id,
+            "linked_cases": _links(e),
         }
         for e in entries
     ]
+
+
+def _links(entry: AuditEntry) -> list[str]:
+    """Cases a step names: the post a complaint is about, the case an appeal is about."""
+    found = (entry.detail.get(key) for key in _LINK_KEYS)
+    return sorted({v for v in found if isinstance(v, str) and ":" in v and v != entry.case_id})
+
+
+def linked_cases(store: RedisStore, case_id: str) -> list[str]:
+    """Cases linked to this one either way (its linked case, and cases that link to it)."""
+    case = store.case(case_id)
+    found = {case.linked_case} if case is not None and case.linked_case else set()
+    found |= {c.case_id for c in store.cases() if c.linked_case == case_id}
+    for entry in store.audit(case_id):
+        found.update(_links(entry))
+    return sorted(found - {case_id})
+
+
+def member_rows(store: RedisStore, member_id: str) -> list[dict[str, Any]]:
+    """A member's history across cases: their own chain and every case about them, in time."""
+    chains = [f"member:{member_id}"]
+    chains += [c.case_id for c in store.cases() if c.member_id == member_id]
+    rows = [row for chain in chains for row in timeline_rows(store.audit(chain))]
+    return sorted(rows, key=lambda r: (r["at"], r["case_id"], r["seq"]))

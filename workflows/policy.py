@@ -28,6 +28,7 @@ __all__ = [
     "PersonalInfo",
     "Policy",
     "Retention",
+    "Retention",
     "RulePolicy",
     "Sanctions",
     "default_policy",
@@ -96,6 +97,26 @@ class Retention(_Strict):
         return timedelta(days=self.hold_days.get(kind, 0))
 
 
+class Retention(_Strict):
+    """How long evidence (post, complaint, allegation and appeal text, review notes) is kept.
+
+    E4: evidence lives apart from the audit and is removed ``days[kind]`` days after its
+    case closes; an open case keeps its evidence. ``hold_days[kind]``: how long after
+    closing a member's erasure request must wait (an appeal or a complaint about the case
+    may still come); a kind that is not listed falls back to ``default_days`` / 0.
+    """
+
+    days: dict[str, float] = {}
+    hold_days: dict[str, float] = {}
+    default_days: float = Field(365, ge=0)
+
+    def keep_for(self, kind: str) -> timedelta:
+        return timedelta(days=self.days.get(kind, self.default_days))
+
+    def hold_for(self, kind: str) -> timedelta:
+        return timedelta(days=self.hold_days.get(kind, 0))
+
+
 class RulePolicy(_Strict):
     """One rule: the clause it enforces and the words and patterns that find it."""
 
@@ -120,6 +141,7 @@ class Policy(_Strict):
     consent: Consent = Consent()
     personal_info: PersonalInfo = PersonalInfo()
     links: Links = Links()
+    retention: Retention = Retention()
     retention: Retention = Retention()
     rules: dict[RuleId, RulePolicy]
     waived: dict[Clause, str] = {}

@@ -6,6 +6,8 @@ import typer
 
 from . import (
     archive_cmd,
+    audit_cmd,
+    evidence_cmd,
     bench_cmd,
     policy_cmd,
     process_cmd,
@@ -35,6 +37,8 @@ def build_cli() -> typer.Typer:
         read_cmd,
         worker_cmd,
         status_cmd,
+        audit_cmd,
+        evidence_cmd,
         policy_cmd,
         replay_cmd,
         archive_cmd,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -11,13 +11,14 @@ from rich.table import Table
 from ...workflows.reviews import allowed_decisions
 from ..report import case_row, member_row
 from ..store import RedisStore
-from ..timeline import timeline_rows
+from ..timeline import linked_cases, member_rows, timeline_rows
 from .common import fail, open_app, print_json
 
 __all__ = [
     "case",
     "cases",
     "member",
+    "print_rows",
     "print_timeline",
     "register",
     "timeline",
@@ -28,15 +29,21 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object on stdout
 
 def print_timeline(store: RedisStore, chain_id: str, console: Console) -> None:
     """One line per step: when, who, what, clauses, notices (kind -> recipient ref)."""
-    rows = timeline_rows(store.audit(chain_id))
+    linked = linked_cases(store, chain_id)
+    more = f"; linked: {', '.join(linked)}" if linked else ""
+    print_rows(f"Timeline of {chain_id}", timeline_rows(store.audit(chain_id)), console, more)
+
+
+def print_rows(
+    title: str, rows: list[dict[str, Any]], console: Console, more: str = "", cases: bool = False
+) -> None:
     versions = sorted({row["policy_version"] for row in rows})
-    console.print(
-        f"\n[bold]Timeline of {chain_id}[/bold] (policy {', '.join(versions)})", highlight=False
-    )
+    console.print(f"\n[bold]{title}[/bold] (policy {', '.join(versions)}{more})", highlight=False)
     for row in rows:
         clauses = f" [{', '.join(row['clauses'])}]" if row["clauses"] else ""
+        where = f"{row['case_id']:<20} " if cases else ""
         console.print(
-            f"  {row['seq']:>2}  {row['at']}  {row['actor']:<18} {row['what']}{clauses}",
+            f"  {row['seq']:>2}  {row['at']}  {where}{row['actor']:<18} {row['what']}{clauses}",
             highlight=False,
             soft_wrap=True,
         )
@@ -51,7 +58,8 @@ def timeline(case_id: str, json_out: JsonOpt = False) -> None:
     if not entries:
         fail(f"no audit entries for {case_id!r}; check the case id (esafety cases)", 1)
     if json_out:
-        print_json({"case_id": case_id, "entries": timeline_rows(entries)})
+        linked = linked_cases(app.store, case_id)
+        print_json({"case_id": case_id, "linked_cases": linked, "entries": timeline_rows(entries)})
         return
     print_timeline(app.store, case_id, Console())
 
@@ -83,7 +91,7 @@ def member(member_id: str, json_out: JsonOpt = False) -> None:
     if found is None:
         fail(f"member {member_id!r} not found", 1)
     cases = [case_row(c) for c in app.store.cases() if c.member_id == member_id]
-    history = timeline_rows(app.store.audit(found.chain_id))
+    history = member_rows(app.store, member_id)  # across cases, in time order
     if json_out:
         print_json({**member_row(found), "cases": cases, "history": history})
         return
@@ -91,7 +99,7 @@ def member(member_id: str, json_out: JsonOpt = False) -> None:
     typer.echo(f"member {row['member_id']}: {row['status']}, warnings in force {row['warnings']}")
     for item in cases:
         typer.echo(f"  {item['case_id']}: {item['state']} / {item['outcome']} {item['rules']}")
-    print_timeline(app.store, found.chain_id, Console())
+    print_rows(f"History of member {member_id} across cases", history, Console(), cases=True)
 
 
 def cases(

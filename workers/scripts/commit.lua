@@ -15,6 +15,7 @@
 --   rpushes  [[key, value]]
 --   hincrs   [[key, field, n]]
 --   dup_hincrs [[key, field, n]]   applied instead of everything else on a redelivery
+--   dels     [[key]]  optional: keys removed (evidence past retention or erased)
 -- Returns {"ok"} | {"dup", result} | {"conflict", key}.
 
 local plan = cjson.decode(ARGV[1])
@@ -48,6 +49,7 @@ for _, op in ipairs(plan.zadds) do redis.call("ZADD", op[1], op[2], op[3]) end
 for _, op in ipairs(plan.zrems) do redis.call("ZREM", op[1], op[2]) end
 for _, op in ipairs(plan.rpushes) do redis.call("RPUSH", op[1], op[2]) end
 for _, op in ipairs(plan.hincrs) do redis.call("HINCRBY", op[1], op[2], op[3]) end
+for _, op in ipairs(plan.dels or {}) do redis.call("DEL", op[1]) end
 
 if plan.seen ~= "" then
     redis.call("SET", plan.seen, plan.result)
