@@ -22,7 +22,7 @@ from ..report import store_policy_version
 from .archive_cmd import parse_time
 from .common import fail, open_app, print_json, settings
 
-__all__ = ["register", "replay", "what_if"]
+__all__ = ["bench_process", "register", "register_bench", "replay", "what_if"]
 
 
 def _policy(path: Path | None) -> Policy:
@@ -168,3 +168,75 @@ def replay(
 
 def register(app: typer.Typer) -> None:
     app.command()(replay)
+    from .bench_cmd import bench_app
+
+    register_bench(bench_app)
+
+
+def bench_process(
+    members: Annotated[int, typer.Option(help="Members of the simulated group.")] = 1800,
+    days: Annotated[int, typer.Option(help="Days simulated.")] = 365,
+    seed: Annotated[int, typer.Option(help="Simulation seed.")] = 1,
+    until_days: Annotated[
+        float, typer.Option(help="Clock moved on this long after the last event.")
+    ] = 31,
+    messages: Annotated[int, typer.Option(help="Messages for the commit baselines.")] = 3000,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """A simulated year through ``process`` (embedded) and ``replay``, beside baselines."""
+    from ...workflows.policy import default_policy
+    from ..bench_year import (
+        archive_of,
+        commit_baselines,
+        measure_process,
+        measure_replay,
+        simulated_lines,
+    )
+    from ..logs import configure_logging
+
+    configure_logging("json", "WARNING")
+    lines = simulated_lines(members, days, seed)
+    baselines = commit_baselines(messages)
+    app, processed = measure_process(lines, until_days=until_days)
+    policy = default_policy()
+    three = policy.model_copy(
+        update={
+            "sanctions": policy.sanctions.model_copy(update={"warnings_for_removal": 3}),
+            "version": f"{policy.version}+three-warnings",
+        }
+    )
+    replayed = measure_replay(archive_of(app), policy, three)
+    result = {
+        "baselines": baselines,
+        "process": processed,
+        "replay": replayed,
+        "ratio_process_to_stub_baseline": round(
+            processed["events_per_s"] / baselines["stub_broker_lua_commit_per_s"], 3
+        ),
+        "ratio_replay_to_full": round(
+            replayed["replay_new_policy_per_s"] / max(replayed["replay_full_per_s"], 1), 1
+        ),
+    }
+    if json_out:
+        print_json(result)
+        return
+    console = Console()
+    console.print(
+        f"{processed['events']} simulated events ({members} members, {days} days)", markup=False
+    )
+    console.print(
+        f"process (embedded): {processed['events_per_s']}/s; baselines: StubBroker + one Lua "
+        f"commit {baselines['stub_broker_lua_commit_per_s']}/s, the commit alone "
+        f"{baselines['lua_commit_alone_per_s']}/s",
+        markup=False,
+    )
+    console.print(
+        f"replay (three warnings): {replayed['replay_new_policy_per_s']}/s; same policy "
+        f"{replayed['replay_same_policy_per_s']}/s; deciding every event "
+        f"{replayed['replay_full_per_s']}/s",
+        markup=False,
+    )
+
+
+def register_bench(bench: typer.Typer) -> None:
+    bench.command("process")(bench_process)

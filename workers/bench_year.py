@@ -1,0 +1,143 @@
+"""``bench process`` and ``bench replay``: a simulated year, embedded and replayed, with baselines.
+
+Why these baselines: ``process`` runs every event through dramatiq's StubBroker, an
+in-process worker and the store's Lua commit on fakeredis, so its floor is one
+dramatiq message and one Lua commit per event; both are measured in the same run
+(``stub``: a StubBroker actor doing one small commit per message; ``direct``: the
+same commit in a plain loop), so a slow machine shows in the baseline too. A
+replay needs no store: it is measured beside the replay that decides every event
+(``full``) and beside ``process`` itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import dramatiq
+import fakeredis
+from dramatiq.brokers.stub import StubBroker
+
+from ..workflows.policy import Policy
+from .app import App, build_app
+from .archive import ArchivedEvent, read_archive
+from .clock import VirtualClock, stopwatch
+from .keys import Keys
+from .process import Processor
+from .replay import Replay
+from .replay_diff import Snapshot, compare
+from .settings import Settings
+from .simulate import simulate
+from .store import RedisStore
+
+__all__ = [
+    "archive_of",
+    "commit_baselines",
+    "measure_process",
+    "measure_replay",
+    "simulated_lines",
+]
+
+Progress = Callable[[str, int, int], None]
+
+
+def simulated_lines(members: int, days: int, seed: int) -> list[str]:
+    return [json.dumps(e, separators=(",", ":")) for e in simulate(members, days, seed)]
+
+
+def _one_commit(store: RedisStore, number: int) -> None:
+    keys = store.keys
+    plan = {
+        "seen": keys.seen("m:bench", "bench", str(number)),
+        "sets": [[keys.case("m:bench", f"post:{number}"), json.dumps({"version": 1})]],
+        "hincrs": [[keys.stats, "accepted", 1]],
+        "result": "{}",
+    }
+    store.commit(plan, [])
+
+
+def commit_baselines(messages: int = 3000) -> dict[str, float]:
+    """Messages per second: one Lua commit on fakeredis, through a StubBroker actor and alone."""
+    store = RedisStore(fakeredis.FakeRedis(), Keys("bench-direct"))
+    elapsed = stopwatch()
+    for number in range(messages):
+        _one_commit(store, number)
+    direct = messages / elapsed()
+    broker = StubBroker()
+    broker.emit_after("process_boot")
+    stub_store = RedisStore(fakeredis.FakeRedis(), Keys("bench-stub"))
+
+    def commit(number: int) -> None:
+        _one_commit(stub_store, number)
+
+    actor = dramatiq.actor(commit, broker=broker, actor_name="bench_commit", queue_name="bench")
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        elapsed = stopwatch()
+        for number in range(messages):
+            actor.send(number)
+        broker.join("bench")
+        stub = messages / elapsed()
+    finally:
+        worker.stop()
+    return {"stub_broker_lua_commit_per_s": round(stub), "lua_commit_alone_per_s": round(direct)}
+
+
+def measure_process(
+    lines: list[str], *, until_days: float = 31, progress: Progress | None = None
+) -> tuple[App, dict[str, Any]]:
+    """``process`` embedded on ``lines``, the clock moved on ``until_days`` after the last event."""
+    app = build_app(Settings(redis_url=None), embedded=True, clock=VirtualClock())
+    end = datetime.fromisoformat(json.loads(lines[-1])["time"].replace("Z", "+00:00"))
+    until = end + timedelta(days=until_days)
+    elapsed = stopwatch()
+    with Processor(app) as processor:
+        report = processor.run(
+            lines,
+            until=until,
+            progress=(lambda n: progress("process", n, len(lines))) if progress else None,
+        )
+    seconds = elapsed()
+    due_left = [t for t in report["timers"] if t["due"] <= until.strftime("%Y-%m-%dT%H:%M:%SZ")]
+    return app, {
+        "events": len(lines),
+        "seconds": round(seconds, 1),
+        "events_per_s": round(len(lines) / seconds),
+        "until": until.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "accepted": report["events"]["accepted"],
+        "quarantined": report["events"]["quarantined"],
+        "cases": len(report["cases"]),
+        "effects": len(report["effects"]),
+        "timers_pending": len(report["timers"]),
+        "timers_due_but_not_fired": len(due_left),
+    }
+
+
+def _rate(replay: Replay) -> int:
+    return round(replay.stats.events / replay.stats.seconds) if replay.stats.seconds else 0
+
+
+def measure_replay(items: list[ArchivedEvent], policy: Policy, new: Policy) -> dict[str, Any]:
+    """Replays of the same archive: the new policy, the same policy, and deciding every event."""
+    same = Replay(policy, recorded=policy).run(items)
+    changed = Replay(new, recorded=policy).run(items)
+    full = Replay(new, recorded=policy, full=True).run(items)
+    diff = compare(Snapshot.of_replay(same), Snapshot.of_replay(changed))
+    exact = compare(Snapshot.of_replay(full), Snapshot.of_replay(changed))["summary"]
+    return {
+        "events": len(items),
+        "replay_new_policy_per_s": _rate(changed),
+        "replay_same_policy_per_s": _rate(same),
+        "replay_full_per_s": _rate(full),
+        "inert_posts": changed.stats.inert,
+        "screening_reused": changed.stats.screening_reused,
+        "difference": diff["summary"],
+        "full_equals_fast": not any(exact.values()),
+    }
+
+
+def archive_of(app: App) -> list[ArchivedEvent]:
+    return list(read_archive(app.store.client, app.store.keys.prefix))
