@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -11,6 +12,8 @@ from typing import Annotated, Any
 
 import redis
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ...events.envelope import Event, parse_event
 from ...events.errors import InvalidEvent
@@ -41,11 +44,15 @@ def _with_retry(action: Callable[[], Any], attempts: int = 6) -> Any:
     return None
 
 
-def publish_lines(app: App, lines: list[str]) -> dict[str, int]:
+def publish_lines(
+    app: App, lines: list[str], progress: Callable[[int], None] | None = None
+) -> dict[str, int]:
     """Validate and send each line; a bad line is quarantined with its line number."""
     counts = {"sent": 0, "quarantined": 0}
     sender = DramatiqSender(app)
     for number, raw in enumerate(lines, start=1):
+        if progress and number % 100 == 0:
+            progress(number)
         if not raw.strip():
             continue
         try:
@@ -83,11 +90,23 @@ def publish_lines(app: App, lines: list[str]) -> dict[str, int]:
 def publish(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL of events.")],
     json_out: Annotated[bool, typer.Option("--json")] = False,
+    progress: Annotated[
+        bool | None, typer.Option(help="Progress bar (default: on a tty, 1,000+ lines).")
+    ] = None,
 ) -> None:
     """Validate and enqueue every line; bad lines go to quarantine with their raw bytes."""
     app = open_app(quiet=True)
     lines = file.read_text("utf-8", errors="surrogateescape").splitlines()
-    counts = publish_lines(app, lines)
+    show = (sys.stderr.isatty() and len(lines) >= 1000) if progress is None else progress
+    if show:
+        columns = (TextColumn("publishing"), BarColumn(), MofNCompleteColumn())
+        with Progress(
+            *columns, TimeRemainingColumn(), console=Console(stderr=True), transient=True
+        ) as bar:
+            task = bar.add_task("lines", total=len(lines))
+            counts = publish_lines(app, lines, lambda n: bar.update(task, completed=n))
+    else:
+        counts = publish_lines(app, lines)
     typer.echo(
         f"published {counts['sent']}, quarantined {counts['quarantined']} "
         "(duplicates are counted by the workers: see `esafety status`)",
