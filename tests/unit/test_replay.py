@@ -206,3 +206,39 @@ def test_cli_replay_of_a_file_under_three_warnings(tmp_path: Path) -> None:
         ["replay", "--policy", str(new), "--baseline", str(new), "--archive", str(archive)],
     )
     assert same.exit_code == 0 and "cases changed 0, members changed 0" in same.stdout
+
+
+def test_archive_export_and_replay_from_a_redis_store(
+    real_redis, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The archive in a real Redis: ``archive export`` and ``replay`` read it there."""
+    from tests.conftest import REDIS_URL
+
+    settings = Settings(redis_url=None, key_prefix=prefix)
+    app = build_app(settings, embedded=True, clock=VirtualClock(), client=real_redis)
+    with Processor(app) as processor:
+        report = processor.run((EXAMPLES / "demo.jsonl").read_text().splitlines())
+    monkeypatch.setenv("ESAFETY_REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("ESAFETY_KEY_PREFIX", prefix)
+    out = tmp_path / "archive.jsonl"
+    cli = CliRunner()
+    exported = cli.invoke(build_cli(), ["archive", "export", "--output", str(out)])
+    assert exported.exit_code == 0, exported.output
+    assert len(out.read_text().splitlines()) == report["events"]["accepted"]
+    text = (
+        Path(default_policy.__code__.co_filename).parent / "data" / "default_policy.toml"
+    ).read_text()
+    same = tmp_path / "same.toml"
+    same.write_text(text)
+    replayed = cli.invoke(
+        build_cli(), ["replay", "--policy", str(same), "--json", "--until", "2026-11-24T16:00:00Z"]
+    )
+    assert replayed.exit_code == 0, replayed.output
+    body = json.loads(replayed.stdout)
+    assert body["against"] == "happened"
+    assert body["summary"] == {
+        "cases_changed": 0,
+        "members_changed": 0,
+        "effects_added": 0,
+        "effects_dropped": 0,
+    }
