@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import subprocess
@@ -88,7 +89,7 @@ def bench_events(count: int, seed: int = 7, start: datetime | None = None) -> li
 def percentile(values: list[float], share: float) -> float:
     """Nearest-rank percentile (``share`` in 0..1) of a non-empty list."""
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(share * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(share * len(ordered))))
     return ordered[rank - 1]
 
 
@@ -237,9 +238,11 @@ class _Run:
         self.key = f"{self.name}:samples"
         self.children: list[subprocess.Popen[bytes]] = []
         self.notices = Path(f"/tmp/{self.name}-notices.jsonl")
+        self.log = Path(f"/tmp/{self.name}-workers.log")
         self.env = {
             **os.environ,
             **config.env,
+            "ESAFETY_REDIS_URL": self.url,
             "ESAFETY_KEY_PREFIX": self.name,
             "ESAFETY_BROKER_NAMESPACE": f"{self.name}-dq",
             "ESAFETY_NOTIFIER": f"file:{self.notices}",
@@ -267,12 +270,11 @@ class _Run:
     def start(self) -> None:
         command = [sys.executable, "-m", "esafety.workers.bench", self.target]
         command += ["--threads", str(self.config.threads), "--key", self.key]
-        for _ in range(self.procs):
-            self.children.append(
-                subprocess.Popen(
-                    command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        with self.log.open("ab") as log:
+            for _ in range(self.procs):
+                self.children.append(
+                    subprocess.Popen(command, env=self.env, stdout=log, stderr=log)
                 )
-            )
 
     def samples(self, start: int = 0) -> list[tuple[str, int, int]]:
         out = []
@@ -298,6 +300,7 @@ class _Run:
             for chunk in range(0, len(keys), 500):
                 self.client.delete(*keys[chunk : chunk + 500])
         self.notices.unlink(missing_ok=True)
+        self.log.unlink(missing_ok=True)
 
 
 # -- publishing -----------------------------------------------------------------------------
@@ -351,7 +354,8 @@ def _wait_done(run: _Run, first: int, expected: int, progress: Progress) -> None
     while time.monotonic() < deadline:
         dead = [c.returncode for c in run.children if c.poll() is not None]
         if dead:
-            raise RuntimeError(f"{run.target}: a worker process exited ({dead})")
+            tail = run.log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{run.target}: a worker process exited ({dead}):\n{tail}")
         done = sum(1 for s in run.samples(first) if s[0] == main_actor)
         progress("drain", done, expected)
         if done >= expected and _drained(run):
