@@ -90,6 +90,7 @@ _EMBEDDED = re.compile(
     + ")",
     re.IGNORECASE,
 )
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 _SAFE_MESSAGES = (EsafetyError, OSError, TimeoutError)
 _SAFE_MODULES = ("redis.", "dramatiq.", "esafety.")
 _MAX_DEPTH = 8
@@ -114,9 +115,20 @@ def _phone(match: re.Match[str]) -> str:
 
 
 def redact_text(value: str) -> str:
-    """Hash quoted values after content field names, scrub emails and phone numbers."""
-    value = _EMBEDDED.sub(lambda m: f"{m['key']}'[redacted {_digest(m['value'])}]'", value)
-    return _PHONE.sub(_phone, _EMAIL.sub("[email]", value))
+    """Hash quoted values after content field names, scrub emails and phone numbers.
+
+    The fast path skips a pattern that cannot match: an embedded value needs a quote, an
+    email an ``@``, a phone number at least 9 digits (``_phone``). Every audit line passes
+    here; measured by ``esafety bench``, this took half a worker's CPU per event.
+    """
+    quoted = "'" in value or '"' in value
+    if quoted:
+        value = _EMBEDDED.sub(lambda m: f"{m['key']}'[redacted {_digest(m['value'])}]'", value)
+    if "@" in value:
+        value = _EMAIL.sub("[email]", value)
+    if len(value) - len(value.translate(_NO_DIGITS)) < 9:
+        return value
+    return _PHONE.sub(_phone, value)
 
 
 def _exception_message(exc: BaseException) -> str:
@@ -284,9 +296,24 @@ def _stdlib(stream: TextIO, level: int, renderer: Any) -> None:
     root.setLevel(level)
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is when a line is written (a test runner swaps it, then
+    closes its own; a logger bound to that one would fail every later line)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | None = None) -> None:
     """JSON lines in workers, a readable console on a terminal (``fmt='auto'``)."""
-    stream = stream or sys.stderr
+    stream = stream or _Stderr()  # type: ignore[assignment]
+    assert stream is not None
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     renderer = _renderer(use_json, stream)
     number = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
