@@ -5,7 +5,8 @@ complaints, appeals and refused decisions.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from esafety.workers.app import App
@@ -317,3 +318,21 @@ def test_notices_carry_no_text_of_any_event() -> None:
     dump = repr(report) + repr(app.store.effects()) + repr(app.store.audit("allegation:a7"))
     for marker in ("ALLEGATION-TEXT-MARKER", "NOTE-MARKER", "@example.org"):
         assert marker not in dump
+
+
+def test_scaled_clock_and_real_delays() -> None:
+    from esafety.workers.app import clock_from_settings
+    from esafety.workers.clock import ScaledClock, SystemClock, real_delay_ms
+    from esafety.workers.settings import Settings
+
+    clock = ScaledClock(START, time.time() - 10, speed=3600)
+    assert abs((clock.now() - START).total_seconds() - 36_000) < 3600  # 10 s real: 10 hours
+    clock = ScaledClock(START, time.time(), speed=3600)
+    due = clock.now() + timedelta(hours=1)
+    assert 990 <= real_delay_ms(clock, due) <= 1001  # an hour is a second
+    assert real_delay_ms(clock, START) == 0  # past: no negative delay
+    assert isinstance(clock_from_settings(Settings(redis_url=None)), SystemClock)
+    scaled = clock_from_settings(
+        Settings(redis_url=None, test_clock_epoch=START, test_clock_origin=5.0, test_clock_speed=60)
+    )
+    assert isinstance(scaled, ScaledClock) and (scaled.origin, scaled.speed) == (5.0, 60)
