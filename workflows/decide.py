@@ -60,7 +60,15 @@ def decide(
     passes the screening recorded in the archive for an event whose text retention
     has erased (E4), or reuses it when the policy's screening is unchanged."""
     data = event.data
-    b = Builder(policy, now, (event.source, event.id), _actor(event), case=case, member=member)
+    b = Builder(
+        policy,
+        now,
+        (event.source, event.id),
+        _actor(event),
+        case=case,
+        member=member,
+        event_time=event.time,
+    )
     if isinstance(data, CaseReviewed):
         if case is None:
             from ..events.errors import CaseNotFound

@@ -23,7 +23,9 @@ def remove(b: Builder, *, kind: str, case_id: str, basis: str, clauses: tuple[st
         return Outcome.REMOVED
     detail = {"removal": kind, "basis": basis}
     if kind == "temporary":
-        until = b.now + timedelta(days=b.policy.sanctions.temporary_removal_days)
+        # counted from the breach's own time, like every deadline, so a late worker, a
+        # replay and ``process`` give the same expiry
+        until = b.start + timedelta(days=b.policy.sanctions.temporary_removal_days)
         detail["until"] = iso(until)
         notice = b.effect(
             EffectKind.REMOVAL_NOTICE,

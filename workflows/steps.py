@@ -55,10 +55,16 @@ class Builder:
     timers: list[Timer] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
     _chains: dict[str, _Chain] = field(default_factory=dict)
+    event_time: datetime | None = None
 
     @property
     def event_id(self) -> str:
         return self.origin[1]
+
+    @property
+    def start(self) -> datetime:
+        """When a period the step starts counts from: the event's time, as deadlines do."""
+        return self.event_time or self.now
 
     # -- ids -------------------------------------------------------------
     def derive(self, prefix: str, *step_parts: str) -> str:

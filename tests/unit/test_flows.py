@@ -336,3 +336,19 @@ def test_scaled_clock_and_real_delays() -> None:
         Settings(redis_url=None, test_clock_epoch=START, test_clock_origin=5.0, test_clock_speed=60)
     )
     assert isinstance(scaled, ScaledClock) and (scaled.origin, scaled.speed) == (5.0, 60)
+
+
+def test_a_suspension_counts_from_the_breachs_own_time_even_when_handled_late() -> None:
+    """The second breach is handled after a later event moved the clock on; its 30 days
+    still count from its own time, as on a worker that picked it up late."""
+    report, app = run(
+        [
+            post("p1", "m1", "shit", "24T09:00:00"),
+            post("p9", "m9", "hello", "24T12:00:00"),
+            post("p2", "m1", "fuck off", "24T09:30:00"),
+        ]
+    )
+    member = next(m for m in report["members"] if m["member_id"] == "m1")
+    assert member["suspended_until"] == "2026-12-24T09:30:00Z"
+    suspend = next(e for e in app.store.audit("member:m1") if e.trigger == "suspend")
+    assert suspend.at == "2026-11-24T12:00:00Z"  # handled then, on the one clock
