@@ -134,6 +134,8 @@ class Member(_Model):
     suspended_until: str | None = None
     temporary_removals: int = 0
     pending_timer: str | None = None
+    # C7 repeats: (digest of the words, event time) of recent posts; hashes, never text
+    recent_posts: tuple[tuple[str, str], ...] = ()
     version: int = 0
     seq: int = 0
     head: str = ""

@@ -12,25 +12,30 @@ import tomllib
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..events.errors import PolicyError
 from .ids import Clause, RuleId
 
+if TYPE_CHECKING:
+    from .screening.compiled import Screener
+
 __all__ = [
     "DEFAULT_POLICY_PATH",
     "Consent",
     "Deadlines",
     "Escalation",
+    "LinkCategory",
     "Links",
     "PersonalInfo",
     "Policy",
     "Retention",
-    "Retention",
     "RulePolicy",
     "Sanctions",
+    "Screening",
+    "Spam",
     "default_policy",
     "load_policy",
     "parse_policy",
@@ -70,31 +75,43 @@ class Consent(_Strict):
 class PersonalInfo(_Strict):
     allowlist: tuple[str, ...] = ()
     default_region: str = "GB"
+    # E4: full names of staff, volunteers and service users that must not be published
+    directory: tuple[str, ...] = ()
+    # data files (first names that make "<Name> goes to <School>" a named child; postcode areas)
+    first_names: str = ""
+    postcode_areas: str = ""
+
+
+class LinkCategory(_Strict):
+    """A list of registered domains (inline or in data files) and what a link to one is."""
+
+    rule: RuleId = RuleId.BAD_LINK
+    confidence: Literal["clear", "weak"] = "clear"
+    domains: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
 
 
 class Links(_Strict):
     blocklist: tuple[str, ...] = ()
     review: tuple[str, ...] = ()
+    categories: dict[str, LinkCategory] = {}
+    # C7: query parameters that make a link an affiliate or referral link
+    affiliate_params: tuple[str, ...] = ()
 
 
-class Retention(_Strict):
-    """How long evidence (post, complaint, allegation and appeal text, review notes) is kept.
+class Spam(_Strict):
+    """C7: the same text posted again and again by one member in a short window."""
 
-    E4: evidence lives apart from the audit and is removed ``days[kind]`` days after its
-    case closes; an open case keeps its evidence. ``hold_days[kind]``: how long after
-    closing a member's erasure request must wait (an appeal or a complaint about the case
-    may still come); a kind that is not listed falls back to ``default_days`` / 0.
-    """
+    repeat_count: int = Field(3, ge=2)
+    repeat_window_minutes: float = Field(1440, gt=0)
+    repeat_min_chars: int = Field(20, ge=1)
+    recent_limit: int = Field(20, ge=1)
 
-    days: dict[str, float] = {}
-    hold_days: dict[str, float] = {}
-    default_days: float = Field(365, ge=0)
 
-    def keep_for(self, kind: str) -> timedelta:
-        return timedelta(days=self.days.get(kind, self.default_days))
+class Screening(_Strict):
+    """Data files shared by every text rule (text-speak expansions)."""
 
-    def hold_for(self, kind: str) -> timedelta:
-        return timedelta(days=self.hold_days.get(kind, 0))
+    shorthand: str = ""
 
 
 class Retention(_Strict):
@@ -124,6 +141,8 @@ class RulePolicy(_Strict):
     also: tuple[Clause, ...] = ()
     terms: tuple[str, ...] = ()
     phrases: tuple[str, ...] = ()
+    # lexicon files (workflows/screening/grammar.py), relative to the policy file or the package
+    lexicon: tuple[str, ...] = ()
     enabled: bool = True
 
 
@@ -142,9 +161,19 @@ class Policy(_Strict):
     personal_info: PersonalInfo = PersonalInfo()
     links: Links = Links()
     retention: Retention = Retention()
-    retention: Retention = Retention()
+    spam: Spam = Spam()
+    screening: Screening = Screening()
     rules: dict[RuleId, RulePolicy]
     waived: dict[Clause, str] = {}
+    # contents of the data files named above (lexicons, link lists), filled by the loader
+    files: dict[str, str] = {}
+
+    @cached_property
+    def screener(self) -> Screener:
+        """The compiled screening (lexicons, link lists), built once per policy."""
+        from .screening.compiled import compile_policy
+
+        return compile_policy(self)
 
     def clauses_for(self, rule: RuleId) -> tuple[Clause, ...]:
         """The clause a rule enforces first, then the clauses it also cites."""
@@ -193,8 +222,33 @@ def _check_patterns(policy: Policy, text: str) -> None:
                 ) from None
 
 
-def parse_policy(text: str) -> Policy:
-    """Parse and check policy TOML; errors name the line."""
+def _data_refs(policy: Policy) -> list[str]:
+    refs = [ref for entry in policy.rules.values() for ref in entry.lexicon]
+    refs += [ref for category in policy.links.categories.values() for ref in category.files]
+    refs += [policy.screening.shorthand, policy.personal_info.first_names]
+    refs.append(policy.personal_info.postcode_areas)
+    return [ref for ref in dict.fromkeys(refs) if ref]
+
+
+def _attach_files(policy: Policy, base: Path | None) -> Policy:
+    """Read the data files the policy names: beside the policy file first, then the package's."""
+    files: dict[str, str] = {}
+    for ref in _data_refs(policy):
+        places = [base / ref] if base else []
+        places.append(Path(__file__).parent / "data" / ref)
+        found = next((p for p in places if p.is_file()), None)
+        if found is None:
+            raise PolicyError(f"data file {ref!r} not found beside the policy or in the package")
+        files[ref] = found.read_text("utf-8")
+    return policy.model_copy(update={"files": files})
+
+
+def parse_policy(text: str, base: str | Path | None = None) -> Policy:
+    """Parse and check policy TOML; errors name the line (or the data file and its line).
+
+    Data files named by the policy are read relative to ``base`` (the policy file's
+    folder) first, then from the package's ``data/`` folder.
+    """
     try:
         raw: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -210,6 +264,8 @@ def parse_policy(text: str) -> Policy:
             f"{'.'.join(loc)}: {error['msg']}", line=_line_of(text, needle) if needle else None
         ) from None
     _check_patterns(policy, text)
+    policy = _attach_files(policy, Path(base) if base is not None else None)
+    _ = policy.screener  # lexicon errors surface at load, naming file and line
     return policy
 
 
@@ -217,9 +273,8 @@ def load_policy(path: str | Path | None = None) -> Policy:
     """Load a policy file, or the default shipped with the package."""
     if path is None:
         text = (Path(__file__).parent / DEFAULT_POLICY_PATH).read_text("utf-8")
-    else:
-        text = Path(path).read_text("utf-8")
-    return parse_policy(text)
+        return parse_policy(text)
+    return parse_policy(Path(path).read_text("utf-8"), base=Path(path).parent)
 
 
 _DEFAULT: list[Policy] = []

@@ -16,7 +16,16 @@ from .ids import CaseKind, Clause, EffectKind, Outcome, RuleId
 from .ladder import remove, sanction_breach
 from .model import Case, Member, member_tag
 from .registers import Registers
-from .screening import Confidence, Match, children_without_consent, screen, screen_images
+from .screening import (
+    Confidence,
+    Match,
+    children_without_consent,
+    post_digest,
+    recent_digests,
+    remember_post,
+    screen,
+    screen_images,
+)
 from .steps import Builder, iso
 
 __all__ = ["close", "open_post", "sanction_post"]
@@ -138,6 +147,13 @@ def _review(b: Builder, rules: tuple[str, ...], clauses: tuple[str, ...]) -> Non
     )
 
 
+def _remember(b: Builder, member: Member, text: str, at: str) -> None:
+    """C7: keep this post's digest on the member so the next post can count repeats."""
+    remembered = remember_post(member.recent_posts, post_digest(text, b.policy), at, b.policy)
+    if remembered != member.recent_posts:
+        b.member = member.model_copy(update={"recent_posts": remembered})
+
+
 def close(b: Builder, default: Outcome) -> None:
     """Close the case with its outcome (``default`` when nothing was decided)."""
     assert b.case is not None
@@ -168,7 +184,11 @@ def open_post(
         text_sha256=digest,
     )
     if text_matches is None:
-        matches = screen(data.text, b.policy, registers, links=data.links, media=data.media)
+        recent = recent_digests(member.recent_posts, event.time, b.policy)
+        matches = screen(
+            data.text, b.policy, registers, links=data.links, media=data.media, recent=recent
+        )
+        _remember(b, member, data.text, iso(event.time))
     else:  # a replay's recorded screening (the text may be erased); images read the registers
         matches = [*text_matches, *screen_images(data.media, registers, b.policy)]
     rules, clauses = _cites(matches)

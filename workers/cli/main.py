@@ -9,6 +9,7 @@ from . import (
     audit_cmd,
     evidence_cmd,
     bench_cmd,
+    eval_cmd,
     policy_cmd,
     process_cmd,
     publish_cmd,
@@ -44,6 +45,7 @@ def build_cli() -> typer.Typer:
         archive_cmd,
         simulate_cmd,
         bench_cmd,
+        eval_cmd,
     ):
         group.register(cli)
     return cli

@@ -1,8 +1,13 @@
-"""Screening: one module per rule family, all returning :class:`Match` (rule, clause, span)."""
+"""Screening: one module per rule family, all returning :class:`Match` (rule, clause, span).
+
+The word lists, patterns and link lists are data files named by the policy
+(``workflows/data/lexicon/*.txt``, ``workflows/data/links/*.txt``), compiled once
+per policy (``Policy.screener``); nothing here reads a file or the clock.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ...events.models import Media
 from ..policy import Policy
@@ -13,6 +18,7 @@ from .links import registered_domain, screen_links
 from .match import Confidence, Match
 from .normalize import Normalized, normalize
 from .personal import screen_personal_info
+from .spam import post_digest, recent_digests, remember_post, screen_repeats
 
 __all__ = [
     "Confidence",
@@ -20,17 +26,30 @@ __all__ = [
     "Normalized",
     "children_without_consent",
     "normalize",
+    "post_digest",
+    "recent_digests",
     "registered_domain",
+    "remember_post",
     "screen",
+    "screen_images",
     "screen_text",
 ]
 
 
-def screen_text(text: str, policy: Policy, links: Iterable[str] = ()) -> list[Match]:
-    """Every rule that reads text: the lexicon rules, links and personal information."""
-    matches = screen_lexicon(normalize(text), policy)
-    matches += screen_links(text, links, policy)
-    matches += screen_personal_info(text, policy)
+def screen_text(
+    text: str, policy: Policy, links: Iterable[str] = (), *, recent: Sequence[str] = ()
+) -> list[Match]:
+    """Every rule that reads text: the lexicon rules, links, personal information, repeats.
+
+    ``recent`` holds the digests (:func:`post_digest`) of the author's posts within
+    the policy's repeat window.
+    """
+    screener = policy.screener
+    norm = normalize(text)
+    matches = screen_lexicon(norm, screener.lexicon)
+    matches += screen_links(norm, links, screener)
+    matches += screen_personal_info(norm, policy, screener)
+    matches += screen_repeats(text, recent, policy)
     return matches
 
 
@@ -41,6 +60,7 @@ def screen(
     *,
     links: Iterable[str] = (),
     media: Iterable[Media] = (),
+    recent: Sequence[str] = (),
 ) -> list[Match]:
     """All matches for a post: text rules plus images without consent (E3)."""
-    return screen_text(text, policy, links) + screen_images(media, registers, policy)
+    return screen_text(text, policy, links, recent=recent) + screen_images(media, registers, policy)

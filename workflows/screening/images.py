@@ -26,12 +26,19 @@ def children_without_consent(
 
 
 def screen_images(media: Iterable[Media], registers: Registers, policy: Policy) -> list[Match]:
+    """E3: one match per media item that depicts a child with no consent for the purpose."""
     clauses = policy.clauses_for(RuleId.CHILD_IMAGE_NO_CONSENT)
     purpose = policy.consent.group_post_purpose
     out: list[Match] = []
     for index, item in enumerate(media):
         if any(not registers.has_consent(c, purpose) for c in item.depicts_children):
             out.append(
-                Match(RuleId.CHILD_IMAGE_NO_CONSENT, clauses, (0, 0), field=f"media.{index}")
+                Match(
+                    RuleId.CHILD_IMAGE_NO_CONSENT,
+                    clauses,
+                    (0, 0),
+                    field=f"media.{index}",
+                    entry="consent.register",
+                )
             )
     return out

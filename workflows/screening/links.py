@@ -1,7 +1,11 @@
 """C5 links: checked by registered domain, public-suffix aware (tldextract's bundled list).
 
-A blocklisted domain is a clear breach; a shortener or a punycode (``xn--``)
-look-alike hides where it goes, so it is sent to a person rather than passed.
+A domain on the blocklist or in a blocked category is a clear breach; a shortener,
+a punycode (``xn--``) host or a host written in look-alike letters of another
+script hides where it goes, so a person checks it rather than it being passed. A
+link whose query names an affiliate or referral code is C7 spam. Links are read
+in the normalised text too, so "pornhub.com" written with a Cyrillic o, "pornhub[.]com"
+and "pornhub dot com" are the same link.
 """
 
 from __future__ import annotations
@@ -13,51 +17,86 @@ from functools import lru_cache
 import tldextract
 
 from ..ids import RuleId
-from ..policy import Policy
+from .compiled import LinkRule, Screener
 from .match import Confidence, Match
+from .normalize import Normalized, normalize
 
 __all__ = ["registered_domain", "screen_links"]
 
-_URL = re.compile(
-    r"(?i)\b(?:https?://|www\.)[^\s<>\"']+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}/\S*"
+_DOT = r"(?:\.|\[\.\]|\(\.\)| dot | \[dot\] | \(dot\) )"
+_LINK = re.compile(
+    r"(?:https?://)?(?<![\w@.-])(?P<host>(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?" + _DOT + r")+"
+    r"(?:[a-z]{2,24}|xn--[a-z0-9-]+))(?![\w-])(?P<rest>[/?#][^\s<>\"']*)?"
 )
+_GATE = re.compile(r"\.[a-z]{2}|://|\[\.\]|\(\.\)| dot | \[dot\] | \(dot\) ")
+_OBFUSCATED = re.compile(_DOT)
+_QUERY_KEY = re.compile(r"[?&#;]([a-z0-9_.-]+)=")
 # Offline: never fetch a fresh suffix list at run time; the bundled snapshot is versioned.
 _EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def registered_domain(url: str) -> str:
-    """``example.co.uk`` for ``https://www.shop.example.co.uk/x``."""
+    """``example.co.uk`` for ``https://www.shop.example.co.uk/x``; "" when not a domain."""
     parts = _EXTRACT(url)
-    return ".".join(p for p in (parts.domain, parts.suffix) if p).lower()
+    if not parts.suffix or not parts.domain:
+        return ""
+    return f"{parts.domain}.{parts.suffix}".lower()
 
 
-def _verdict(url: str, policy: Policy) -> Confidence | None:
-    domain = registered_domain(url)
-    if not domain:
-        return None
-    if domain in policy.links.blocklist:
-        return Confidence.CLEAR
-    if domain in policy.links.review or "xn--" in url.lower():
-        return Confidence.WEAK
+def _listed(host: str, screener: Screener) -> LinkRule | None:
+    labels = host.split(".")
+    for index in range(len(labels) - 1):
+        rule = screener.domains.get(".".join(labels[index:]))
+        if rule:
+            return rule
     return None
 
 
-def _found(text: str) -> Iterator[tuple[str, tuple[int, int]]]:
-    for match in _URL.finditer(text):
-        yield match.group(), (match.start(), match.end())
+def _verdicts(host: str, rest: str, idn: bool, screener: Screener) -> Iterator[LinkRule]:
+    domain = registered_domain(host)
+    if not domain:
+        return
+    listed = _listed(host, screener) or screener.domains.get(domain)
+    if listed:
+        yield listed
+    elif idn or "xn--" in host:
+        yield LinkRule(RuleId.BAD_LINK, Confidence.WEAK, "links.lookalike")
+    keys = set(_QUERY_KEY.findall(rest))
+    if not keys.isdisjoint(screener.affiliate_params):
+        yield LinkRule(RuleId.SPAM, Confidence.CLEAR, "links.affiliate_params")
 
 
-def screen_links(text: str, links: Iterable[str], policy: Policy) -> list[Match]:
+def _found(norm: Normalized) -> Iterator[tuple[str, str, tuple[int, int], bool]]:
+    text = norm.text
+    if not _GATE.search(text):
+        return
+    for match in _LINK.finditer(text):
+        host = _OBFUSCATED.sub(".", match["host"])
+        span = norm.span(match.start(), match.end())
+        raw = norm.original[span[0] : span[1]]
+        yield host, match["rest"] or "", span, not raw.isascii()
+
+
+def _matches(norm: Normalized, screener: Screener, field: str) -> Iterator[Match]:
+    clauses = screener.lexicon.clauses
+    for host, rest, span, idn in _found(norm):
+        for verdict in _verdicts(host, rest, idn, screener):
+            if verdict.rule not in clauses:
+                continue  # a rule the policy does not enforce
+            yield Match(
+                verdict.rule,
+                clauses[verdict.rule],
+                span,
+                verdict.confidence,
+                field=field,
+                entry=verdict.source,
+            )
+
+
+def screen_links(norm: Normalized, links: Iterable[str], screener: Screener) -> list[Match]:
     """Matches for links in the text and in the post's ``links`` field."""
-    clauses = policy.clauses_for(RuleId.BAD_LINK)
-    out: list[Match] = []
-    for url, span in _found(text):
-        verdict = _verdict(url, policy)
-        if verdict:
-            out.append(Match(RuleId.BAD_LINK, clauses, span, verdict))
+    out = list(_matches(norm, screener, "text"))
     for index, url in enumerate(links):
-        verdict = _verdict(url, policy)
-        if verdict:
-            out.append(Match(RuleId.BAD_LINK, clauses, (0, 0), verdict, field=f"links.{index}"))
+        out += _matches(normalize(url), screener, f"links.{index}")
     return out

@@ -19,11 +19,15 @@ class Confidence(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Match:
+    """Rule, clauses and the character span in the original text; never the matched words."""
+
     rule: RuleId
     clauses: tuple[Clause, ...]
     span: tuple[int, int]
     confidence: Confidence = Confidence.CLEAR
     field: str = "text"
+    # which list entry matched ("lexicon/profanity.txt:12"): the why, never the words
+    entry: str = ""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -32,4 +36,5 @@ class Match:
             "span": list(self.span),
             "confidence": str(self.confidence),
             "field": self.field,
+            "entry": self.entry,
         }

@@ -1,86 +1,126 @@
-"""Text normalisation before matching, keeping a map back to the original spans.
+"""Text normalisation before matching, with a lazy map back to the original spans.
 
-Evasion (homoglyphs, zero-width characters, accents, spaced letters) is undone
-here once, so every rule family matches against the same clean text; the index
-map lets a match report its span in the text the member actually wrote.
+Evasion is undone here once, so every rule family reads the same clean text:
+Unicode NFKC and case folding, accents and other combining marks dropped,
+zero-width and format characters dropped, emoji and symbols read as spaces, and
+confusable look-alikes from other scripts (Cyrillic a, Greek omicron, small capitals)
+read as the Latin letters they imitate (``data/confusables.txt``, Unicode's table).
+
+Every character of the original folds on its own, so the normalised text is the
+concatenation of the folded characters and a span found in it maps back to the
+text the member wrote. That map is built only when a match needs it: most posts
+match nothing, and ASCII posts fold with one ``str.lower``.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
 
-__all__ = ["Normalized", "deleet", "normalize"]
+__all__ = ["Normalized", "deleet", "fold_char", "normalize"]
 
-_ZERO_WIDTH = {"\u200b", "\u200c", "\u200d", "\u200e", "\u200f", "\u2060", "\ufeff", "\u00ad"}
-# Confusable letters from other scripts that render like Latin ones.
-_HOMOGLYPHS = str.maketrans(
-    {
-        "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "у": "y", "і": "i",
-        "ј": "j", "ѕ": "s", "ԁ": "d", "ɡ": "g", "һ": "h", "κ": "k", "ν": "v", "ο": "o",
-        "α": "a", "ε": "e", "ι": "i", "τ": "t", "υ": "u", "ք": "p", "ɑ": "a", "ı": "i",
-    }
-)  # fmt: skip
+_CONFUSABLES_FILE = Path(__file__).parent.parent / "data" / "confusables.txt"
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+# Typographic punctuation that NFKC keeps but members type for the ASCII one.
+_PUNCT = {"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u02bc": "'", "\u2032": "'"}
+_PUNCT |= {"\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-", "\u2212": "-"}
+_PUNCT |= {"\u2026": "...", "\u00b7": ".", "\u2022": "."}
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a",
-                       "$": "s", "!": "i", "+": "t", "|": "l"})  # fmt: skip
-_SPACED = re.compile(r"(?<![\w])(?:[a-z0-9@$][ .\-_*]){2,}[a-z0-9@$](?![\w])")
+                       "$": "s", "!": "i", "+": "t", "|": "l", "8": "b", "9": "g"})  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+def _read_confusables(path: Path) -> dict[str, str]:
+    table: dict[str, str] = {}
+    for line in path.read_text("utf-8").splitlines():
+        if line.startswith("U+"):
+            code, letter = line.split()[:2]
+            table[chr(int(code[2:], 16))] = letter
+    return table
+
+
+class _FoldTable(dict[int, str]):
+    """``str.translate`` table (keyed by code point) that folds a character on first sight."""
+
+    def __init__(self, confusables: dict[str, str]) -> None:
+        super().__init__()
+        self.confusables = confusables
+
+    def __missing__(self, code: int) -> str:
+        folded = self._fold(chr(code))
+        self[code] = folded
+        return folded
+
+    def _fold(self, char: str) -> str:
+        if char.isascii():
+            return char.lower()
+        if char in _PUNCT:
+            return _PUNCT[char]
+        category = unicodedata.category(char)
+        if category in ("Cf", "Mn", "Me", "Cc") or char in "\u034f\u180e":
+            return ""  # zero-width, format, combining and control characters
+        if category in ("So", "Sk", "Cs", "Co", "Zs", "Zl", "Zp"):
+            return " "  # emoji and symbols separate words
+        text = unicodedata.normalize("NFKD", char)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+        text = unicodedata.normalize("NFKC", text).casefold()
+        return "".join(self.confusables.get(c, c) for c in text)
+
+
+_TABLE: list[_FoldTable] = []
+
+
+def _table() -> _FoldTable:
+    if not _TABLE:
+        _TABLE.append(_FoldTable(_read_confusables(_CONFUSABLES_FILE)))
+    return _TABLE[0]
+
+
+def fold_char(char: str) -> str:
+    """What one character of a post becomes in the normalised text (maybe nothing)."""
+    return _table()[ord(char)]
+
+
 class Normalized:
-    """Normalised text and, for each of its characters, the index in the original."""
+    """Normalised text, the original, and (on demand) where each character came from."""
 
-    text: str
-    origin: tuple[int, ...]
+    __slots__ = ("__dict__", "original", "text")
+
+    def __init__(self, text: str, original: str) -> None:
+        self.text = text
+        self.original = original
+
+    @cached_property
+    def origin(self) -> tuple[int, ...]:
+        """For each character of ``text``, its index in ``original``."""
+        if len(self.text) == len(self.original) and self.original.isascii():
+            return tuple(range(len(self.text)))
+        table = _table()
+        out: list[int] = []
+        for index, char in enumerate(self.original):
+            out.extend([index] * len(table[ord(char)]))
+        return tuple(out)
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The original span of ``text[start:end]``."""
-        if not self.origin:
+        origin = self.origin
+        if not origin:
             return (0, 0)
-        first = self.origin[min(start, len(self.origin) - 1)]
-        last = self.origin[min(max(end - 1, 0), len(self.origin) - 1)]
+        first = origin[min(start, len(origin) - 1)]
+        last = origin[min(max(end - 1, 0), len(origin) - 1)]
         return (first, last + 1)
 
 
-def _fold_char(char: str) -> str:
-    if char in _ZERO_WIDTH:
-        return ""
-    folded = unicodedata.normalize("NFKD", char.translate(_HOMOGLYPHS))
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    return unicodedata.normalize("NFKC", folded).casefold().translate(_HOMOGLYPHS)
-
-
-def _join_spaced(text: str, origin: list[int]) -> tuple[str, list[int]]:
-    out: list[str] = []
-    out_origin: list[int] = []
-    cursor = 0
-    for match in _SPACED.finditer(text):
-        out.append(text[cursor : match.start()])
-        out_origin.extend(origin[cursor : match.start()])
-        for index in range(match.start(), match.end(), 2):
-            out.append(text[index])
-            out_origin.append(origin[index])
-        cursor = match.end()
-    out.append(text[cursor:])
-    out_origin.extend(origin[cursor:])
-    return "".join(out), out_origin
+def _fold_run(match: re.Match[str]) -> str:
+    return match.group().translate(_table())
 
 
 def normalize(text: str) -> Normalized:
-    """NFKC, case folding, homoglyphs, zero-width and combining marks, spaced letters."""
-    chars: list[str] = []
-    origin: list[int] = []
+    """NFKC, case folding, confusables, zero-width and combining marks, emoji as spaces."""
     if text.isascii():
-        chars.append(text.lower())
-        origin.extend(range(len(text)))
-    else:
-        for index, char in enumerate(text):
-            folded = _fold_char(char)
-            chars.append(folded)
-            origin.extend([index] * len(folded))
-    joined, mapped = _join_spaced("".join(chars), origin)
-    return Normalized(joined, tuple(mapped))
+        return Normalized(text.lower(), text)
+    return Normalized(_NON_ASCII.sub(_fold_run, text).lower(), text)
 
 
 def deleet(token: str) -> str:

@@ -1,54 +1,172 @@
-"""E4 personal information: emails, phone numbers, postcodes, home addresses.
+"""E4 personal information: emails, phone numbers, postcodes, home addresses, a named
+child with their school (names from the policy's directory are lexicon entries).
 
 Phone numbers count when libphonenumber calls them possible, not only when they
 are in an allocated range (the policy's default); the charity's own published
-contacts on the policy's allowlist do not count.
+contacts on the policy's allowlist do not count. Each detector first looks for a
+character it cannot do without (an "@", a digit, the word "school"), so the
+common post costs a few substring checks.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import phonenumbers
 
 from ..ids import RuleId
 from ..policy import Policy
+from .compiled import Screener
 from .match import Match
+from .normalize import Normalized
 
 __all__ = ["screen_personal_info"]
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", re.IGNORECASE)
-_ADDRESS = re.compile(
-    r"\b\d{1,4}[a-z]?\s+(?:[A-Z][a-z]+\s){1,3}(?:Road|Rd|Street|St|Avenue|Ave|Lane|Ln|Close|Drive|"
-    r"Dr|Way|Crescent|Grove|Gardens|Place|Terrace|Court)\b",
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
+_SPELLED_EMAIL = re.compile(
+    r"[a-z0-9._-]+ ?(?:\(at\)|\[at\]| at ) ?[a-z0-9-]+ ?(?:\.|\(dot\)|\[dot\]| dot ) ?"
+    r"(?:com|org|net|co|uk|me|io)\b"
 )
-_DIGITS = re.compile(r"\D")
+_PHONE_HINT = re.compile(r"\d[\d ().-]{6,}\d")
+_DIGIT = re.compile(r"\d")
+_POSTCODE = re.compile(r"\b([a-z]{1,2})\d[a-z\d]? ?\d[abd-hjlnp-uw-z]{2}\b")
+_STREET = (
+    r"road|rd|street|avenue|ave|lane|close|crescent|gardens|gdns|terrace|mews|grove|"
+    r"drive|way|court|place|walk|hill|park|view|row|square|rise|st"
+)
+_ADDRESS = re.compile(
+    r"\b\d{1,4}[a-z]?,? (?P<name>[a-z][a-z'-]+(?: [a-z][a-z'-]+){0,2}) (?P<kind>" + _STREET + r")\b"
+)
+_LOOSE_STREET = frozenset({"drive", "way", "court", "place", "walk", "hill", "park", "view", "row",
+                           "square", "rise", "st"})  # fmt: skip
+_NOT_A_STREET_NAME = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "of",
+        "in",
+        "at",
+        "to",
+        "for",
+        "and",
+        "or",
+        "on",
+        "min",
+        "mins",
+        "minute",
+        "minutes",
+        "mile",
+        "miles",
+        "hour",
+        "hours",
+        "year",
+        "years",
+        "day",
+        "days",
+        "week",
+        "weeks",
+        "km",
+        "metres",
+        "meters",
+        "yards",
+        "kids",
+        "children",
+        "people",
+        "more",
+        "times",
+        "steps",
+    ]
+)
+_SCHOOL_WORDS = ("primary", "school", "academy", "nursery", "infants", "juniors", "college")
+_NAMED_CHILD = re.compile(
+    r"\b(?P<name>[A-Z][a-z]+)\b(?:'s)?[^.!?\n]{0,40}?\b(?:goes to|attends|is at|at|from|in)\s+"
+    r"(?:St\.? |Saint )?[A-Z][\w'-]+(?: [A-Z][\w'-]+){0,3} "
+    r"(?:Primary|School|Academy|Nursery|Infants|Juniors|College|High)\b"
+)
+
+
+def _canon(value: str) -> str:
+    if "@" in value:
+        return value.strip().lower()
+    digits = re.sub(r"\D", "", value)
+    return digits if len(digits) >= 5 else re.sub(r"\s+", "", value.lower())
 
 
 def _allowed(value: str, policy: Policy) -> bool:
-    canon = _DIGITS.sub("", value) if not _EMAIL.fullmatch(value) else value.lower()
-    for item in policy.personal_info.allowlist:
-        if "@" in item and item.lower() == canon:
-            return True
-        if "@" not in item and _DIGITS.sub("", item) == canon:
-            return True
-    return False
+    canon = _canon(value)
+    return any(_canon(item) == canon for item in policy.personal_info.allowlist)
 
 
-def _phones(text: str, policy: Policy) -> list[tuple[int, int]]:
-    if sum(c.isdigit() for c in text) < 7:
-        return []
+def _phones(text: str, policy: Policy) -> Iterator[tuple[int, int]]:
+    hint = _PHONE_HINT.search(text)
+    if hint is None:
+        return
     matcher = phonenumbers.PhoneNumberMatcher(
         text, policy.personal_info.default_region, leniency=phonenumbers.Leniency.POSSIBLE
     )
-    return [(m.start, m.end) for m in matcher if not _allowed(m.raw_string, policy)]
+    for found in matcher:
+        inside_link = found.start > 0 and text[found.start - 1] in "/=_?&#.-"
+        if not inside_link and not _allowed(found.raw_string, policy):
+            yield (found.start, found.end)
 
 
-def screen_personal_info(text: str, policy: Policy) -> list[Match]:
+def _emails(norm: Normalized, policy: Policy) -> Iterator[tuple[int, int]]:
+    if "@" in norm.original:
+        for m in _EMAIL.finditer(norm.original):
+            if not _allowed(m.group(), policy):
+                yield (m.start(), m.end())
+    text = norm.text
+    if any(s in text for s in (" dot ", "(dot)", "[dot]", "(at)", "[at]")):
+        for m in _SPELLED_EMAIL.finditer(text):
+            yield norm.span(m.start(), m.end())
+
+
+def _postcodes(norm: Normalized, screener: Screener, policy: Policy) -> Iterator[tuple[int, int]]:
+    areas = screener.postcode_areas
+    for m in _POSTCODE.finditer(norm.text):
+        if (not areas or m[1] in areas) and not _allowed(m.group(), policy):
+            yield norm.span(m.start(), m.end())
+
+
+def _addresses(norm: Normalized, policy: Policy) -> Iterator[tuple[int, int]]:
+    for m in _ADDRESS.finditer(norm.text):
+        if m["name"].split()[0] in _NOT_A_STREET_NAME:
+            continue
+        span = norm.span(m.start(), m.end())
+        if m["kind"] in _LOOSE_STREET and not _capitalised(norm.original[span[0] : span[1]]):
+            continue  # "a 5 minute walk", "10 min drive"
+        if not _allowed(norm.original[span[0] : span[1]], policy):
+            yield span
+
+
+def _capitalised(raw: str) -> bool:
+    words = raw.split()[1:]
+    return bool(words) and all(w[:1].isupper() for w in words)
+
+
+def _named_children(norm: Normalized, screener: Screener) -> Iterator[tuple[int, int]]:
+    if not screener.first_names or not any(w in norm.text for w in _SCHOOL_WORDS):
+        return
+    for m in _NAMED_CHILD.finditer(norm.original):
+        if m["name"].lower() in screener.first_names:
+            yield (m.start(), m.end())
+
+
+def screen_personal_info(norm: Normalized, policy: Policy, screener: Screener) -> list[Match]:
+    """E4 matches: contact details, postcodes, addresses and named children with schools."""
+    rule = policy.rules.get(RuleId.PERSONAL_INFO)
+    if rule is None or not rule.enabled:
+        return []
+    spans = list(_emails(norm, policy))
+    if _DIGIT.search(norm.text):
+        spans += _phones(norm.original, policy)
+        spans += _postcodes(norm, screener, policy)
+        spans += _addresses(norm, policy)
+    spans += _named_children(norm, screener)
     clauses = policy.clauses_for(RuleId.PERSONAL_INFO)
-    spans = [(m.start(), m.end()) for m in _EMAIL.finditer(text) if not _allowed(m.group(), policy)]
-    spans += _phones(text, policy)
-    spans += [(m.start(), m.end()) for m in _POSTCODE.finditer(text)]
-    spans += [(m.start(), m.end()) for m in _ADDRESS.finditer(text)]
-    return [Match(RuleId.PERSONAL_INFO, clauses, span) for span in sorted(set(spans))]
+    return [
+        Match(RuleId.PERSONAL_INFO, clauses, span, entry="personal_info.detectors")
+        for span in sorted(set(spans))
+    ]

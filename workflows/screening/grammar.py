@@ -1,0 +1,282 @@
+"""The lexicon file format: one entry a line, compiled to a pattern over words.
+
+Why a small language and not raw regular expressions: entries are written by a
+charity's staff, evasion (leetspeak, spacing, homoglyphs) is undone before the
+words are compared, and every entry must name the rarest word it needs so that a
+post without that word is passed over at set-lookup speed.
+
+Grammar of a line (``#`` starts a comment)::
+
+    word                a whole word after normalisation ("ass" never matches "assess")
+    two words           the words in order
+    (a|b c|d)           one of the alternatives, each a word sequence
+    [x y]               optional words
+    *                   any one word
+    ...                 up to three words
+    <num>               a word with a digit in it ("500", "£50k")
+    kill{,s,ed,ing}     suffix alternatives: kill, kills, killed, killing
+    @insult             a macro defined earlier in the file: ``@insult = (idiot|moron)``
+    ~entry              weak: the post goes to a person instead of being sanctioned
+    !entry              exception: a match of this file's rule inside it is dropped
+                        (figures of speech: "killing it", "blue tits")
+
+Apostrophes split words as they do in posts ("i'll" is "i ll").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ...events.errors import PolicyError
+
+__all__ = ["Entry", "parse_lexicon", "words_of"]
+
+# Words too common to pick as an entry's anchor; speed only, never what matches.
+_COMMON = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "do",
+        "for",
+        "from",
+        "get",
+        "go",
+        "going",
+        "gonna",
+        "got",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "him",
+        "his",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "ll",
+        "m",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "re",
+        "s",
+        "she",
+        "so",
+        "t",
+        "that",
+        "the",
+        "their",
+        "them",
+        "they",
+        "this",
+        "to",
+        "u",
+        "up",
+        "ur",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "who",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+    ]
+)
+_TOKEN = re.compile(r"\(|\)|\[|\]|\||\.\.\.|[^\s()\[\]|]+")
+_SUFFIX = re.compile(r"^([^{}]*)\{([^{}]*)\}$")
+_WORD_SPLIT = re.compile(r"[^a-z0-9@$*\u0080-\U0010ffff]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One compiled line: a pattern over the word stream, and the words it needs."""
+
+    source: str
+    pattern: str
+    anchors: frozenset[str]
+    words: frozenset[str]
+    weak: bool = False
+    exception: bool = False
+    single: frozenset[str] = field(default_factory=frozenset)
+
+
+def words_of(text: str) -> list[str]:
+    """Split a lexicon word the way a post is split (apostrophes and hyphens separate)."""
+    return [w for w in _WORD_SPLIT.split(text.casefold()) if w]
+
+
+class _Parser:
+    def __init__(self, tokens: list[str], macros: dict[str, list[str]], where: str) -> None:
+        self.tokens = tokens
+        self.pos = 0
+        self.macros = macros
+        self.where = where
+        self.words: set[str] = set()
+
+    def fail(self, why: str) -> PolicyError:
+        return PolicyError(f"{self.where}: {why}")
+
+    def seq(self, stop: tuple[str, ...]) -> tuple[str, list[frozenset[str]]]:
+        """Regex for a sequence, and the word sets that any match must contain one of."""
+        parts: list[str] = []
+        required: list[frozenset[str]] = []
+        while self.pos < len(self.tokens) and self.tokens[self.pos] not in stop:
+            regex, needs = self.item()
+            parts.append(regex)
+            required.extend(needs)
+        return "".join(parts), required
+
+    def item(self) -> tuple[str, list[frozenset[str]]]:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        if token == "(":
+            return self.group(")", optional=False)
+        if token == "[":
+            return self.group("]", optional=True)
+        if token == "*":
+            return r"[^ .]+ ", []
+        if token == "...":
+            return r"(?:[^ .]+ ){0,3}", []
+        if token == "<num>":
+            return r"[^ .]*[0-9][^ .]* ", []
+        if token.startswith("@"):
+            if token not in self.macros:
+                raise self.fail(f"unknown macro {token}")
+            sub = _Parser(self.macros[token], self.macros, self.where)
+            regex, needs = sub.seq(())
+            self.words |= sub.words
+            return f"(?:{regex})", needs
+        if token in (")", "]", "|"):
+            raise self.fail(f"unexpected {token!r}")
+        return self.word(token)
+
+    def group(self, close: str, *, optional: bool) -> tuple[str, list[frozenset[str]]]:
+        options: list[str] = []
+        anchors: set[str] = set()
+        while True:
+            regex, needs = self.seq(("|", close))
+            options.append(regex)
+            anchors |= _best(needs) if needs else set()
+            if not needs:
+                optional = True  # an empty alternative makes the group optional
+            if self.pos >= len(self.tokens):
+                raise self.fail(f"missing {close!r}")
+            token = self.tokens[self.pos]
+            self.pos += 1
+            if token == close:
+                break
+        body = "|".join(options)
+        if optional:
+            return f"(?:{body})?", []
+        return f"(?:{body})", [frozenset(anchors)]
+
+    def word(self, token: str) -> tuple[str, list[frozenset[str]]]:
+        suffix = _SUFFIX.match(token)
+        forms = [suffix[1] + end for end in suffix[2].split(",")] if suffix else [token]
+        options: list[str] = []
+        needs: set[str] = set()
+        for form in forms:
+            parts = words_of(form)
+            if not parts:
+                raise self.fail(f"{token!r} has no letters")
+            self.words.update(parts)
+            options.append("".join(re.escape(p) + " " for p in parts))
+            needs.add(max(parts, key=_rarity))
+        if len(options) == 1:
+            return options[0], [frozenset(needs)]
+        return f"(?:{'|'.join(options)})", [frozenset(needs)]
+
+
+def _rarity(word: str) -> tuple[int, int]:
+    return (0 if word in _COMMON else 1, len(word))
+
+
+def _cost(words: Iterable[str]) -> tuple[int, int]:
+    words = list(words)
+    return (sum(100 if w in _COMMON else 1 for w in words), len(words))
+
+
+def _best(needs: list[frozenset[str]]) -> set[str]:
+    return set(min(needs, key=_cost)) if needs else set()
+
+
+def _single_words(tokens: list[str]) -> frozenset[str]:
+    """The words of an entry that is one word (or one group of single words)."""
+    if len(tokens) == 1 and tokens[0][0] not in "@*.<":
+        suffix = _SUFFIX.match(tokens[0])
+        forms = [suffix[1] + e for e in suffix[2].split(",")] if suffix else [tokens[0]]
+        split = [words_of(f) for f in forms]
+        if all(len(s) == 1 for s in split):
+            return frozenset(s[0] for s in split)
+    if len(tokens) >= 3 and tokens[0] == "(" and tokens[-1] == ")" and "(" not in tokens[1:]:
+        inner = [t for t in tokens[1:-1] if t != "|"]
+        plain = not any(t[0] in "@*.<" or "{" in t for t in inner)
+        single = all(len(words_of(t)) == 1 for t in inner)
+        if plain and single and len(inner) * 2 - 1 == len(tokens) - 2:
+            return frozenset(words_of(t)[0] for t in inner)
+    return frozenset()
+
+
+def _entry(line: str, macros: dict[str, list[str]], where: str) -> Entry:
+    weak = line.startswith("~")
+    exception = line.startswith("!")
+    body = line[1:].strip() if weak or exception else line
+    tokens = _TOKEN.findall(body)
+    parser = _Parser(tokens, macros, where)
+    regex, needs = parser.seq(())
+    if not needs:
+        raise PolicyError(f"{where}: an entry needs at least one word that is not optional")
+    return Entry(
+        source=where,
+        pattern=regex,
+        anchors=frozenset(_best(needs)),
+        words=frozenset(parser.words),
+        weak=weak,
+        exception=exception,
+        single=_single_words(tokens),
+    )
+
+
+def parse_lexicon(text: str, name: str) -> list[Entry]:
+    """Every entry of a lexicon file; errors name the file and line."""
+    macros: dict[str, list[str]] = {}
+    entries: list[Entry] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split(" #", 1)[0].strip() if not raw.lstrip().startswith("#") else ""
+        if not line:
+            continue
+        where = f"{name}:{number}"
+        if line.startswith("@") and "=" in line:
+            key, value = (part.strip() for part in line.split("=", 1))
+            macros[key] = _TOKEN.findall(value)
+            continue
+        try:
+            entries.append(_entry(line, macros, where))
+        except (IndexError, re.error) as exc:
+            raise PolicyError(f"{where}: not a valid entry ({exc})") from None
+    return entries
