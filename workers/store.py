@@ -128,6 +128,7 @@ class RedisStore:
         return ChildRecord(
             child_id=child_id,
             consent=body["consent"],
+            consent_at=body.get("consent_at", {}),
             guardians=tuple(body["guardians"]),
             version=body["version"],
         )
@@ -219,6 +220,7 @@ class RedisStore:
     ) -> dict[str, Any]:
         body = {
             "consent": dict(record.consent),
+            "consent_at": dict(record.consent_at),
             "guardians": list(record.guardians),
             "version": record.version,
         }

@@ -128,19 +128,41 @@ def decide_command(
     return b.build(case, member)
 
 
+def _consent(
+    record: ChildRecord, data: ConsentRecorded | ConsentWithdrawn, when: datetime
+) -> tuple[dict[str, bool], dict[str, str]]:
+    """Written consent by purpose (E3), the latest event's word winning by the event's time.
+
+    Workers promise no order: a consent given before a withdrawal but handled after it
+    must not bring the consent back. At the same instant the withdrawal wins (E7).
+    """
+    consent, consent_at = dict(record.consent), dict(record.consent_at)
+    given = isinstance(data, ConsentRecorded)
+    for purpose in data.purposes:
+        before = consent_at.get(purpose)
+        last = datetime.fromisoformat(before) if before else None
+        if last is None or when > last or (when == last and not given):
+            consent[purpose] = given
+            consent_at[purpose] = when.isoformat()
+    return consent, consent_at
+
+
 def decide_register(event: Event, record: ChildRecord | None) -> ChildRecord:
-    """Consent and guardian events update the registers; withdrawal counts from now (E3)."""
+    """Consent and guardian events update the registers; a withdrawal counts from the moment
+    it is recorded, and an older consent handled later does not undo it (E3)."""
     data = event.data
     assert isinstance(data, ConsentRecorded | ConsentWithdrawn | GuardianRegistered)
     record = record or ChildRecord(child_id=data.child_id)
-    consent = dict(record.consent)
+    consent, consent_at = dict(record.consent), dict(record.consent_at)
     guardians = record.guardians
-    if isinstance(data, ConsentRecorded):
-        consent.update(dict.fromkeys(data.purposes, True))
-    elif isinstance(data, ConsentWithdrawn):
-        consent.update(dict.fromkeys(data.purposes, False))
+    if isinstance(data, ConsentRecorded | ConsentWithdrawn):
+        consent, consent_at = _consent(record, data, event.time)
     else:
         guardians = tuple(dict.fromkeys((*guardians, *(g.guardian_ref for g in data.guardians))))
     return ChildRecord(
-        child_id=data.child_id, consent=consent, guardians=guardians, version=record.version + 1
+        child_id=data.child_id,
+        consent=consent,
+        guardians=guardians,
+        version=record.version + 1,
+        consent_at=consent_at,
     )

@@ -20,6 +20,8 @@ class ChildRecord:
     consent: Mapping[str, bool] = field(default_factory=dict)
     guardians: tuple[str, ...] = ()
     version: int = 0
+    # when each purpose's consent was last given or withdrawn (the event's time, RFC 3339)
+    consent_at: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -352,3 +352,25 @@ def test_a_suspension_counts_from_the_breachs_own_time_even_when_handled_late() 
     assert member["suspended_until"] == "2026-12-24T09:30:00Z"
     suspend = next(e for e in app.store.audit("member:m1") if e.trigger == "suspend")
     assert suspend.at == "2026-11-24T12:00:00Z"  # handled then, on the one clock
+
+
+def test_an_older_consent_handled_after_a_withdrawal_does_not_bring_it_back() -> None:
+    """Workers promise no order: the withdrawal (10:00) is handled before a consent given
+    at 09:00; the image posted at 11:00 is still treated as without consent (E3)."""
+    media = [{"media_id": "img-1", "depicts_children": ["c7"]}]
+    purpose = {"child_id": "c7", "purposes": ["facebook_group"]}
+    events = [
+        guardians("c7", "g7"),
+        envelope(
+            "esafety.consent.withdrawn", purpose, source="staff/forms", time=at("24T10:00:00")
+        ),
+        envelope("esafety.consent.recorded", purpose, source="staff/forms", time=at("24T09:00:00")),
+        post("p1", "m1", "Sports day", "24T11:00:00", media=media),
+        envelope("esafety.consent.recorded", purpose, source="staff/forms", time=at("24T12:00:00")),
+        post("p2", "m1", "Sports day again", "24T12:30:00", media=media),
+    ]
+    report, app = run(events)
+    outcomes = {c["case_id"]: c["outcome"] for c in report["cases"]}
+    assert outcomes == {"post:p1": "deleted", "post:p2": "no_action"}  # given again at 12:00
+    record = app.store.register("c7")
+    assert record is not None and record.consent_at["facebook_group"].startswith("2026-11-24T12")
