@@ -224,7 +224,8 @@ class Replay:
             and matches is not None
             and r.case_id is not None
         ):
-            images = screen_images(event.data.media, registers, self.policy)
+            media = event.data.media
+            images = screen_images(media, registers, self.policy) if media else []
             if not matches and not images:
                 self.inert[r.case_id] = _Inert(event, self.now, registers)
                 self.stats.inert += 1
