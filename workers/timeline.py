@@ -31,6 +31,13 @@ _WORDS = {
 _LINK_KEYS = ("linked_case", "appealed_case", "case")
 
 
+_BASIS = {
+    "ladder": "warnings reached the policy's count (S2)",
+    "threat": "a threat of violence (S3)",
+    "request": "at the member's own request (S4)",
+}
+
+
 def _specifics(entry: AuditEntry) -> str:
     """Deadlines, levels, bodies and counts a lead needs to read a step (issue 6)."""
     d = entry.detail
@@ -47,7 +54,7 @@ def _specifics(entry: AuditEntry) -> str:
         ),
         "refer_external": f"to {d['body']}" if d.get("body") else "",
         "suspend": f"until {d['until']}" if d.get("until") else "",
-        "remove": f"{d.get('removal', '')} removal ({d.get('basis', '')})".strip(),
+        "remove": f"{d.get('removal', '')}: {_BASIS.get(d.get('basis', ''), d.get('basis', ''))}",
         "reinstate": "temporary removal ended",
         "overturn": f"{d['case']} no longer counts" if d.get("case") else "",
     }.get(entry.trigger, "")
@@ -65,6 +72,8 @@ def _specifics(entry: AuditEntry) -> str:
 def describe(entry: AuditEntry) -> str:
     """What happened, in words, without any content of the case."""
     words = _WORDS.get(entry.trigger, entry.trigger)
+    if entry.trigger == "remind" and entry.case_id.startswith("complaint:"):
+        words = "response deadline passed; reminder sent"
     if _specifics(entry):
         words += f" ({_specifics(entry)})"
     if entry.trigger == "warn" and entry.case_id.startswith("member:"):

@@ -318,7 +318,7 @@ def test_suspension_expires_then_a_breach_removes_for_good(deploy: Any) -> None:
     ]
     reinstated = rows[3]
     assert reinstated["actor"] == "system:timers" and reinstated["at"] >= until  # type: ignore[operator]
-    assert "permanent removal" in rows[5]["what"] and "S2" in rows[5]["clauses"]
+    assert "member removed (permanent" in rows[5]["what"] and "S2" in rows[5]["clauses"]
     assert rows[5]["notices"][0]["kind"] == "removal_notice"
 
 

@@ -196,6 +196,9 @@ def test_suspension_expires_by_itself_and_the_next_breach_removes_for_good() -> 
     ]
     removal = history[-1]
     assert removal.detail["removal"] == "permanent" and "S2" in removal.clauses
+    assert timeline_rows(history)[-1]["what"] == (
+        "member removed (permanent: warnings reached the policy's count (S2))"
+    )
     kinds = [k for k, _, _ in sent(app, "post:p2")]
     assert kinds == ["delete_post", "removal_notice", "reinstatement_notice"]
     assert report["timers"] == []
@@ -238,6 +241,11 @@ def test_complaint_acknowledged_reminded_then_closed() -> None:
     ]
     last = app.store.audit("complaint:k1")[-1]
     assert (last.trigger, last.actor, last.clauses) == ("close", "human:deputy-dsl", ("S5",))
+    words = [r["what"] for r in timeline_rows(app.store.audit("complaint:k1"))]
+    assert words[2] == (
+        "response deadline passed; reminder sent (missed 2026-11-26T10:00:00Z; level 1; "
+        "next deadline 2026-11-28T10:00:00Z)"
+    )
 
 
 def test_appeal_overturns_a_warning_which_stops_counting() -> None:
