@@ -2,7 +2,8 @@
 
 SIGTERM finishes the messages in flight and exits 0 (nothing is left held, and
 nothing is processed twice afterwards); a worker process that dies is started
-again; ``esafety status --json`` keeps DESIGN.md's contract.
+again; ``esafety status --json`` keeps DESIGN.md's contract. The first two take
+tens of seconds on a busy machine: they run with ``-m slow`` (``.ci/run`` does).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
+import pytest
 import redis
 from esafety.events.publish import publish
 from esafety.workers.app import App, DramatiqSender, build_app
@@ -51,6 +53,7 @@ def live_workers(client: redis.Redis, prefix: str) -> set[str]:
     return {m.decode() for m in client.zrange(f"{prefix}:workers", 0, -1)}
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_messages_in_flight_and_exits_cleanly(
     start_workers: Callable[..., subprocess.Popen[bytes]],
     worker_env: dict[str, str],
@@ -58,7 +61,7 @@ def test_sigterm_finishes_messages_in_flight_and_exits_cleanly(
     prefix: str,
 ) -> None:
     app = app_for(worker_env)
-    total = 2000
+    total = 1200
     publish_posts(app, total)
     worker = start_workers("--processes", "1", "--threads", "4")
     wait_for(lambda: app.store.stats()["accepted"] >= 100, timeout=60, every=0.02)
@@ -79,6 +82,7 @@ def test_sigterm_finishes_messages_in_flight_and_exits_cleanly(
     assert again.wait(timeout=60) == 0
 
 
+@pytest.mark.slow
 def test_a_worker_process_that_dies_is_started_again(
     start_workers: Callable[..., subprocess.Popen[bytes]],
     worker_env: dict[str, str],
