@@ -257,7 +257,7 @@ class EvidenceStore:
             case_id,
             "evidence_expired",
             "system:retention",
-            {"retention_days": self.policy.retention.days.get(kind.value, 0) or None},
+            {"retention_days": f"{self.policy.retention.keep_for(kind.value).days}"},
             op=f"expire:{case_id}",
             dels=[self._key(case), self._archive_key(case)],
             zrems=[[index, case_id]],
