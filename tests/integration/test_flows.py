@@ -258,6 +258,7 @@ def test_guardian_notice_is_withheld_from_the_subject(deploy: Any) -> None:
         },
     )
     d.wait("the alert", lambda: ("dsl_alert", "dsl") in d.sent("allegation:a2"))
+    d.wait("the guardians", lambda: (r := d.app.store.register("c1")) and len(r.guardians) == 2)
     d.review("allegation:a2", "notify_parents", "dsl")
     d.wait("the guardian notice", lambda: ("guardian_notice", "g-mum") in d.sent("allegation:a2"))
     d.review("allegation:a2", "close", "dsl")

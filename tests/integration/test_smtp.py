@@ -244,6 +244,7 @@ def test_a_worker_process_sends_by_smtp_to_contacts_resolved_at_delivery(
             "esafety.guardian.registered",
             {"child_id": "c1", "guardians": [{"guardian_ref": "g1", "contact": "g1@example.org"}]},
         )
+        d.wait("the guardian", lambda: d.app.store.register("c1") is not None)
         media = [{"media_id": "img", "depicts_children": ["c1"]}]
         d.publish(
             "esafety.post.submitted",
