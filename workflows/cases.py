@@ -127,6 +127,8 @@ def open_appeal(b: Builder, event: Event, data: AppealLodged, linked: Case | Non
         detail={
             "linked_case": data.case_id,
             "linked_outcome": linked.outcome.value,
+            # an appeal about another member's case can change nobody's record: say so
+            "appellant_is_member": linked.member_id == data.member_id,
             "text_sha256": b.case.text_sha256,
         },
     )

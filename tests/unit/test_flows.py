@@ -382,3 +382,21 @@ def test_an_older_consent_handled_after_a_withdrawal_does_not_bring_it_back() ->
     assert outcomes == {"post:p1": "deleted", "post:p2": "no_action"}  # given again at 12:00
     record = app.store.register("c7")
     assert record is not None and record.consent_at["facebook_group"].startswith("2026-11-24T12")
+
+
+def test_an_appeal_about_another_members_case_changes_nobodys_record() -> None:
+    appeal = envelope(
+        "esafety.appeal.lodged",
+        {"appeal_id": "ap3", "member_id": "m2", "case_id": "post:p1"},
+        time=at("24T12:00:00"),
+    )
+    report, app = run(
+        [
+            post("p1", "m1", "shit", "24T10:00:00"),
+            appeal,
+            review("appeal:ap3", "overturn", "dsl", "24T13:00:00"),
+        ]
+    )
+    assert [(m["member_id"], m["warnings"]) for m in report["members"]] == [("m1", 1)]
+    opened = app.store.audit("appeal:ap3")[0]
+    assert opened.detail["appellant_is_member"] is False
