@@ -107,6 +107,44 @@ _COMMON = frozenset(
         "your",
     ]
 )
+# Words parents use all the time: picked as an anchor only when nothing rarer is required.
+_COMMON |= frozenset(
+    [
+        "all",
+        "back",
+        "book",
+        "daughter",
+        "drop",
+        "everyone",
+        "find",
+        "free",
+        "good",
+        "great",
+        "here",
+        "home",
+        "kid",
+        "kids",
+        "know",
+        "like",
+        "likes",
+        "love",
+        "made",
+        "message",
+        "need",
+        "next",
+        "now",
+        "number",
+        "only",
+        "out",
+        "see",
+        "share",
+        "son",
+        "walk",
+        "want",
+        "wants",
+        "watch",
+    ]
+)
 _TOKEN = re.compile(r"\(|\)|\[|\]|\||\.\.\.|[^\s()\[\]|]+")
 _SUFFIX = re.compile(r"^([^{}]*)\{([^{}]*)\}$")
 _WORD_SPLIT = re.compile(r"[^a-z0-9@$*\u0080-\U0010ffff]+")
@@ -123,6 +161,8 @@ class Entry:
     weak: bool = False
     exception: bool = False
     single: frozenset[str] = field(default_factory=frozenset)
+    # every required slot: a post must have a word of each before the pattern is tried
+    needs: tuple[frozenset[str], ...] = ()
 
 
 def words_of(text: str) -> list[str]:
@@ -259,6 +299,7 @@ def _entry(line: str, macros: dict[str, list[str]], where: str) -> Entry:
         weak=weak,
         exception=exception,
         single=_single_words(tokens),
+        needs=tuple(dict.fromkeys(needs)),
     )
 
 

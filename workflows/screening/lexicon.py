@@ -20,6 +20,7 @@ from .grammar import Entry
 from .match import Confidence, Match
 from .normalize import Normalized
 from .tokens import (
+    STREAM_TABLE,
     Word,
     has_stretch,
     quick_words,
@@ -91,29 +92,74 @@ class Lexicon:
         for word in self.terms:
             self.masks.setdefault((word[0], len(word)), []).append(word)
         self.triggers = frozenset(keys | set(self.variants))
+        # frozen key sets: set.intersection with a dict walks the whole dict
+        self.term_keys = frozenset(self.terms)
+        self.anchor_keys = frozenset(self.anchored)
+        self.variant_keys = frozenset(self.variants)
+        self.short_keys = frozenset(self.shorthand)
+        self.extra_keys = self.variant_keys | self.short_keys
 
     # -- the fast check ---------------------------------------------------------------
 
     def might_match(self, text: str) -> bool:
-        """Whether any spelling of any word of the text is one an entry needs."""
+        """Whether the text has, in some spelling, every word some entry needs."""
         words, separated = quick_words(text)
         present = set(words)
-        if not present.isdisjoint(self.triggers):
-            return True
-        for short in present.intersection(self.shorthand):
-            if not self.triggers.isdisjoint(self.shorthand[short]):
-                return True
         for word in words:
-            if not word.isalpha() and self._odd_word_hits(word):
-                return True
-        if has_stretch(separated) and any(
-            not self.triggers.isdisjoint(squeeze_forms(w)) for w in words
-        ):
-            return True
+            if not word.isalpha():
+                forms, masked = word_forms(word)
+                present.update(forms)
+                if masked and self._unmask(forms[0]):
+                    return True
+        if has_stretch(separated):
+            present.update(s for w in words for s in squeeze_forms(w))
         for start, end in spaced_runs(words):
-            if self._odd_word_hits("".join(words[start:end])):
-                return True
-        return False
+            for first in range(start, end - 2):
+                present.update(word_forms("".join(words[first:end]))[0])
+        return self._possible(present)
+
+    def plainly_clean(self, text: str) -> bool:
+        """For a post of plain words (no leetspeak, stretching or spaced letters): True
+        when no term is present and no anchored phrase matches its word stream, decided
+        without building spans. False means "look closely" (``hits``)."""
+        words, separated = quick_words(text)
+        if spaced_runs(words):
+            return False
+        if has_stretch(separated) and any(
+            f in self.vocabulary for w in words for f in squeeze_forms(w) if f != w
+        ):
+            return False
+        for word in words:
+            if not word.isalpha():
+                forms, masked = word_forms(word)
+                if masked or any(f in self.vocabulary for f in forms[1:] if f != forms[0]):
+                    return False  # leetspeak that reads as a listed word
+        stream_words = text.translate(STREAM_TABLE).split()
+        present = set(stream_words)
+        for short in present.intersection(self.short_keys):
+            present.update(self.shorthand[short])
+            stream_words = [p for w in stream_words for p in self.shorthand.get(w, (w,))]
+        if not present.isdisjoint(self.variant_keys) or not present.isdisjoint(self.term_keys):
+            return False  # a stretched spelling or a listed word: look closely
+        stream = " " + " ".join(stream_words) + " "
+        for word in present.intersection(self.anchor_keys):
+            for bound in self.anchored[word]:
+                if self._needs_met(bound, present) and bound.regex.search(stream):
+                    return False
+        return True
+
+    def _possible(self, present: set[str]) -> bool:
+        for short in present.intersection(self.short_keys):
+            present.update(self.shorthand[short])
+        present.update(self.variants[v] for v in present.intersection(self.variant_keys))
+        hits = present.intersection(self.triggers)
+        if not hits.isdisjoint(self.term_keys):
+            return True
+        return any(self._needs_met(b, present) for w in hits for b in self.anchored.get(w, ()))
+
+    @staticmethod
+    def _needs_met(bound: Bound, present: set[str]) -> bool:
+        return all(not present.isdisjoint(slot) for slot in bound.entry.needs)
 
     def _odd_word_hits(self, raw: str) -> bool:
         forms, masked = word_forms(raw)
@@ -133,28 +179,33 @@ class Lexicon:
 
     # -- the full check ---------------------------------------------------------------
 
-    def spellings(self, word: Word) -> list[str]:
+    def spellings(self, word: Word) -> tuple[str, ...]:
         """Every spelling of a word that an entry may need, stretched forms read back."""
+        forms = word.forms
+        if len(forms) == 1 and forms[0] not in self.extra_keys:
+            return forms  # the common case: a plain word
         found: list[str] = []
-        for form in word.forms:
+        for form in forms:
             found.append(form)
             base = self.variants.get(form)
             if base:
                 found.append(base)
             found.extend(self.shorthand.get(form, ()))
-        return found
+        return tuple(dict.fromkeys(found))
 
-    def _chosen(self, word: Word) -> str:
-        for form in self.spellings(word):
+    def _chosen(self, word: Word, spelled: tuple[str, ...]) -> str:
+        for form in spelled:
             if form in self.vocabulary:
                 return form
         return word.forms[0]
 
-    def _stream(self, words: list[Word]) -> tuple[str, list[int], list[int]]:
+    def _stream(
+        self, words: list[Word], spelled: list[tuple[str, ...]]
+    ) -> tuple[str, list[int], list[int]]:
         parts: list[str] = []
         owners: list[int] = []
         for index, word in enumerate(words):
-            chosen = self._chosen(word)
+            chosen = self._chosen(word, spelled[index])
             for part in self.shorthand.get(chosen, (chosen,)):
                 parts.append(part)
                 owners.append(index)
@@ -168,13 +219,13 @@ class Lexicon:
             offset += len(part) + 1
         return " " + " ".join(parts) + " ", starts, owners
 
-    def _term_hits(self, words: list[Word]) -> Iterator[_Hit]:
-        for index, word in enumerate(words):
-            for form in dict.fromkeys(self.spellings(word)):
-                for bound in self.terms.get(form, ()):
+    def _term_hits(self, words: list[Word], spelled: list[tuple[str, ...]]) -> Iterator[_Hit]:
+        for index, forms in enumerate(spelled):
+            for form in self.term_keys.intersection(forms):
+                for bound in self.terms[form]:
                     yield _Hit(bound.rule, bound.entry.source, index, index, bound.entry.weak)
-            if word.masked:
-                for form in self._unmask(word.forms[0]):
+            if words[index].masked:
+                for form in self._unmask(words[index].forms[0]):
                     for bound in self.terms.get(form, ()):
                         yield _Hit(bound.rule, bound.entry.source, index, index, True)
 
@@ -193,10 +244,19 @@ class Lexicon:
         words = split_words(norm.text, self._odd_word_hits)
         if not words:
             return []
-        present = {s for w in words for s in self.spellings(w)}
-        stream = self._stream(words)
-        anchored = {id(b): b for a in present.intersection(self.anchored) for b in self.anchored[a]}
-        found = [*self._term_hits(words), *self._pattern_hits(anchored.values(), stream)]
+        spelled = [self.spellings(w) for w in words]
+        present: set[str] = set().union(*spelled)
+        anchored = {
+            id(b): b
+            for a in present.intersection(self.anchor_keys)
+            for b in self.anchored[a]
+            if self._needs_met(b, present)
+        }
+        found = list(self._term_hits(words, spelled))
+        if not found and not anchored:
+            return []
+        stream = self._stream(words, spelled)
+        found += self._pattern_hits(anchored.values(), stream)
         found = self._without_exceptions(found, present, stream)
         return [self._match(norm, words, hit) for hit in _outermost(found)]
 
@@ -242,6 +302,6 @@ def _outermost(found: list[_Hit]) -> list[_Hit]:
 def screen_lexicon(norm: Normalized, lexicon: Lexicon) -> list[Match]:
     """Every term and phrase match in the normalised text."""
     matches = lexicon.raw_hits(norm) if lexicon.raw else []
-    if lexicon.might_match(norm.text):
+    if lexicon.might_match(norm.text) and not lexicon.plainly_clean(norm.text):
         matches += lexicon.hits(norm)
     return matches

@@ -60,11 +60,11 @@ class _FoldTable(dict[int, str]):
         category = unicodedata.category(char)
         if category in ("Cf", "Mn", "Me", "Cc") or char in "\u034f\u180e":
             return ""  # zero-width, format, combining and control characters
-        if category in ("So", "Sk", "Cs", "Co", "Zs", "Zl", "Zp"):
-            return " "  # emoji and symbols separate words
         text = unicodedata.normalize("NFKD", char)
         text = "".join(c for c in text if not unicodedata.combining(c))
         text = unicodedata.normalize("NFKC", text).casefold()
+        if category in ("So", "Sk", "Cs", "Co", "Zs", "Zl", "Zp") and not text.isalnum():
+            return " "  # emoji and symbols separate words (circled letters stay letters)
         return "".join(self.confusables.get(c, c) for c in text)
 
 

@@ -29,7 +29,7 @@ _SPELLED_EMAIL = re.compile(
     r"(?:com|org|net|co|uk|me|io)\b"
 )
 _PHONE_HINT = re.compile(r"\d[\d ().-]{6,}\d")
-_DIGIT = re.compile(r"\d")
+_DIGIT = re.compile(r"[0-9]")
 _POSTCODE = re.compile(r"\b([a-z]{1,2})\d[a-z\d]? ?\d[abd-hjlnp-uw-z]{2}\b")
 _STREET = (
     r"road|rd|street|avenue|ave|lane|close|crescent|gardens|gdns|terrace|mews|grove|"
@@ -79,7 +79,6 @@ _NOT_A_STREET_NAME = frozenset(
         "steps",
     ]
 )
-_SCHOOL_WORDS = ("primary", "school", "academy", "nursery", "infants", "juniors", "college")
 _NAMED_CHILD = re.compile(
     r"\b(?P<name>[A-Z][a-z]+)\b(?:'s)?[^.!?\n]{0,40}?\b(?:goes to|attends|is at|at|from|in)\s+"
     r"(?:St\.? |Saint )?[A-Z][\w'-]+(?: [A-Z][\w'-]+){0,3} "
@@ -100,9 +99,8 @@ def _allowed(value: str, policy: Policy) -> bool:
 
 
 def _phones(text: str, policy: Policy) -> Iterator[tuple[int, int]]:
-    hint = _PHONE_HINT.search(text)
-    if hint is None:
-        return
+    if not any(sum(c.isdigit() for c in m.group()) >= 9 for m in _PHONE_HINT.finditer(text)):
+        return  # nothing with enough digits to be a number: skip the costly matcher
     matcher = phonenumbers.PhoneNumberMatcher(
         text, policy.personal_info.default_region, leniency=phonenumbers.Leniency.POSSIBLE
     )
@@ -147,7 +145,11 @@ def _capitalised(raw: str) -> bool:
 
 
 def _named_children(norm: Normalized, screener: Screener) -> Iterator[tuple[int, int]]:
-    if not screener.first_names or not any(w in norm.text for w in _SCHOOL_WORDS):
+    text = norm.text
+    if not screener.first_names or not (
+        "school" in text or "primary" in text or "academy" in text or "nursery" in text
+        or "infants" in text or "juniors" in text or "college" in text
+    ):  # fmt: skip
         return
     for m in _NAMED_CHILD.finditer(norm.original):
         if m["name"].lower() in screener.first_names:

@@ -17,15 +17,15 @@ from ..ids import RuleId
 from ..policy import Policy
 from .match import Match
 from .normalize import normalize
-from .tokens import quick_words
+from .tokens import STREAM_TABLE
 
 __all__ = ["post_digest", "recent_digests", "remember_post", "screen_repeats"]
 
 
 def post_digest(text: str, policy: Policy) -> str:
     """A short hash of the post's words, or "" when the post is too short to count."""
-    words, _ = quick_words(normalize(text).text)
-    joined = " ".join(words)
+    words = normalize(text).text.translate(STREAM_TABLE).split()
+    joined = " ".join(w for w in words if w != ".")
     if len(joined) < policy.spam.repeat_min_chars:
         return ""
     return hashlib.sha256(joined.encode()).hexdigest()[:20]

@@ -8,15 +8,17 @@ Only words that are not plain letters pay for more than one form.
 
 from __future__ import annotations
 
-import itertools
 import re
 import string
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .normalize import deleet
 
 __all__ = [
+    "STREAM_TABLE",
+    "TOKEN_TABLE",
     "Word",
     "has_stretch",
     "quick_words",
@@ -29,6 +31,11 @@ __all__ = [
 _KEEP = set(string.ascii_lowercase + string.digits + "@$!|+*")
 # Everything ASCII that is not a letter, digit or leet symbol separates words.
 TOKEN_TABLE = str.maketrans({chr(i): " " for i in range(128) if chr(i) not in _KEEP})
+# The same, with sentence ends as a word of their own, for phrase matching.
+STREAM_TABLE = str.maketrans(
+    {chr(i): " . " if chr(i) in ".!?\n" else " " for i in range(128) if chr(i) not in _KEEP}
+    | {"!": " . "}
+)
 _WORD = re.compile(r"\S+")
 _RUN3 = re.compile(r"([^\W\d_])\1\1")
 _RUNS3 = re.compile(r"(.)\1{2,}")
@@ -54,7 +61,7 @@ def word_forms(raw: str) -> tuple[tuple[str, ...], bool]:
     """Spellings of a word that is not plain letters; and whether it was masked with ``*``."""
     core = raw.strip(_EDGE) or raw
     forms = [core]
-    if not core.isalpha():
+    if not core.isalpha() and not core.isdigit():  # "15" is a number, not "is"
         forms += [deleet(core), core.translate(_LEET_L), core.replace("*", "")]
     letters = core.replace("*", "")
     masked = "*" in core and letters.isalpha() and len(letters) >= 2 and core[0] != "*"
@@ -79,9 +86,9 @@ def has_stretch(separated: str) -> bool:
 def spaced_runs(words: list[str]) -> list[tuple[int, int]]:
     """Index ranges of three or more one-letter words in a row ("f u c k")."""
     try:
+        lengths = bytes(map(len, words))
+    except ValueError:  # a word longer than 255 characters
         lengths = bytes(min(len(w), 255) for w in words)
-    except ValueError:  # pragma: no cover - lengths are clamped
-        return []
     if b"\x01\x01\x01" not in lengths:
         return []
     runs: list[tuple[int, int]] = []
@@ -95,13 +102,13 @@ def spaced_runs(words: list[str]) -> list[tuple[int, int]]:
     return runs
 
 
-def _forms(raw: str) -> tuple[tuple[str, ...], bool]:
+def _forms(raw: str, stretched: bool) -> tuple[tuple[str, ...], bool]:
     if raw.isalpha():
         forms: tuple[str, ...] = (raw,)
         masked = False
     else:
         forms, masked = word_forms(raw)
-    if _RUN3.search(raw):
+    if stretched and _RUN3.search(raw):
         forms = tuple(dict.fromkeys((*forms, *squeeze_forms(forms[0]))))
     return forms, masked
 
@@ -114,26 +121,38 @@ def split_words(text: str, known: Callable[[str], bool]) -> list[Word]:
     """
     separated = text.translate(TOKEN_TABLE)
     found = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(separated)]
-    joined = {start: end for start, end in spaced_runs([f[0] for f in found])}
+    joined = dict(spaced_runs([f[0] for f in found]))
+    stretched = has_stretch(separated)
     words: list[Word] = []
     index = 0
     while index < len(found):
         raw, start, end = found[index]
-        if (
-            index in joined
-            and _tight(text, found, index, joined[index])
-            and known("".join(f[0] for f in found[index : joined[index]]))
-        ):
-            last = joined[index]
-            raw = "".join(f[0] for f in found[index:last])
-            end = found[last - 1][2]
-            index = last
+        if not joined and not stretched and raw.isalpha():
+            words.append(Word((raw,), start, end))
+            index += 1
+            continue
+        last = joined.get(index, 0)
+        first = _known_tail(found, index, last, known) if last else -1
+        if first > index:  # "a r e t a r d": the article stays a word of its own
+            joined[first] = last
+        if last and first == index and _tight(text, found, index, last):
+            raw, end, index = "".join(f[0] for f in found[index:last]), found[last - 1][2], last
         else:
             index += 1
-        forms, masked = _forms(raw)
+        forms, masked = _forms(raw, stretched)
         words.append(Word(forms, start, end, masked))
     _mark_stops(text, words)
     return words
+
+
+def _known_tail(
+    found: list[tuple[str, int, int]], first: int, last: int, known: Callable[[str], bool]
+) -> int:
+    """Where the longest known joined word of a run of single letters starts, or -1."""
+    for start in range(first, last - 2):
+        if known("".join(f[0] for f in found[start:last])):
+            return start
+    return -1
 
 
 def _tight(text: str, found: list[tuple[str, int, int]], first: int, last: int) -> bool:
@@ -147,7 +166,9 @@ def _tight(text: str, found: list[tuple[str, int, int]], first: int, last: int) 
 
 
 def _mark_stops(text: str, words: list[Word]) -> None:
-    for word, after in itertools.pairwise(words):
-        gap = text[word.end : after.start]
-        if _SENTENCE_END.search(gap) or text[word.end - 1 : word.end] in "!?":
-            word.stop = True
+    """A sentence ends after the word before each ".", "!", "?" or line break."""
+    starts = [w.start for w in words]
+    for mark in _SENTENCE_END.finditer(text):
+        index = bisect_right(starts, mark.start()) - 1
+        if 0 <= index < len(words) - 1 and words[index].end <= mark.start() + 1:
+            words[index].stop = True
