@@ -33,9 +33,11 @@ from .models import (
 )
 from .publish import Sender, encode_event, publish
 from .schema import json_schema
+from .signing import SIGNATURE_ATTRIBUTE, SignatureCheck, sign_envelope
 
 __all__ = [
     "EVENT_MODELS",
+    "SIGNATURE_ATTRIBUTE",
     "AllegationCategory",
     "AllegationReported",
     "AppealLodged",
@@ -63,10 +65,12 @@ __all__ = [
     "PostSubmitted",
     "ReviewDecision",
     "Sender",
+    "SignatureCheck",
     "SubjectRole",
     "encode_event",
     "json_schema",
     "parse_event",
     "publish",
+    "sign_envelope",
     "validate_envelope",
 ]

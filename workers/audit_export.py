@@ -24,6 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from ..workflows.model import member_tag
 from ..workflows.steps import iso
 from .audit_verify import ChainRecord
 from .signing import load_public_keys
@@ -58,6 +59,13 @@ def chain_locations(store: RedisStore) -> dict[str, str]:
     """Every chain id the store knows of, with its hash tag."""
     k, client = store.keys, store.client
     found = dict(store.chains())
+    # a case or member on record with steps must have its chain: deleting one shows as removed
+    for case in store.cases():
+        if case.seq:
+            found.setdefault(case.case_id, case.tag)
+    for member in store.members():
+        if member.seq:
+            found.setdefault(member.chain_id, member_tag(member.member_id))
     prefix = re.escape(k.prefix)
     stream = re.compile(rf"^{prefix}:\{{(?P<tag>[^}}]*)\}}:audit:(?P<chain>.+)$")
     heads = re.compile(rf"^{prefix}:\{{(?P<tag>[^}}]*)\}}:heads$")

@@ -231,6 +231,9 @@ def _against_head(
     if head is None:
         if chosen:
             out.append(Finding(case_id, "unsigned", None, "the chain has no signed head"))
+        elif not record.entries:
+            why = "the case is on record but its entries and signed head are gone"
+            out.append(Finding(case_id, "removed", None, why))
         return
     why = verify_head(head, trusted)
     if why is None and head.get("case_id") != case_id:

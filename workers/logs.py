@@ -233,7 +233,7 @@ def _exc_info(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableM
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: hash content fields, scrub everything else (see module doc)."""
     for key in list(event_dict):
-        if key in _PASS_KEYS or key == "exception":
+        if key in _PASS_KEYS:
             continue
         value = event_dict[key]
         event_dict[key] = _digest(value) if _is_content_key(key) else redact_value(value)

@@ -173,6 +173,14 @@ def test_missing_head_and_deleted_chain_are_reported(app: App) -> None:
     assert (bob, "truncated") in kinds(verify(app))
 
 
+def test_a_chain_deleted_with_its_head_is_removed_while_its_case_is_on_record(app: App) -> None:
+    tag = app.store.chains()[CHAIN]
+    app.store.client.delete(app.store.keys.audit(tag, CHAIN))
+    app.store.client.hdel(app.store.keys.heads(tag), CHAIN)
+    app.store.client.hdel(app.store.keys.chains, CHAIN)
+    assert kinds(verify(app)) == {(CHAIN, "removed")}
+
+
 def test_chain_hidden_from_the_index_is_still_checked(app: App) -> None:
     app.store.client.hdel(app.store.keys.chains, CHAIN)
     rewrite_stream_key = app.store.keys.audit(CHAIN, CHAIN)

@@ -25,7 +25,7 @@ from ..signing import generate_key_file, load_public_keys, public_pem
 from ..store import RedisStore
 from .common import fail, open_app, print_json, settings
 
-__all__ = ["register"]
+__all__ = ["export", "keygen", "pinned_keys", "register", "verify"]
 
 KeyOpt = Annotated[
     list[Path] | None,

@@ -17,7 +17,7 @@ from ..app import App
 from ..evidence import EvidenceStore
 from .common import fail, open_app, print_json
 
-__all__ = ["register"]
+__all__ = ["erase_expired", "erase_member", "evidence", "register"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object on stdout, for tools.")]
 
