@@ -22,6 +22,7 @@ import dramatiq
 import structlog
 
 from .app import App, build_app
+from .clock import ScaledClock
 from .logs import configure_logging
 from .settings import Settings
 
@@ -65,6 +66,8 @@ def run(
 ) -> int:
     """Serve until SIGTERM or SIGINT; finish (or hand back) the messages in flight."""
     app = build_app(settings)
+    if isinstance(app.clock, ScaledClock):  # tests only: never in production (README)
+        log.warning("clock.scaled", speed=app.clock.speed, epoch=app.clock.epoch.isoformat())
     if settings.metrics_dir:
         from .metrics import install_metrics
 

@@ -167,7 +167,7 @@ def deploy(prefix: str, tmp_path: Path) -> Iterator[Callable[[float], Deployment
         deployment.stop()
     for deployment in started:  # E4: texts and contacts never reach a worker's log lines
         log = deployment.log.read_text(errors="replace")
-        assert "audit.step" in log
+        assert "audit.step" in log and "clock.scaled" in log  # the test clock says so
         assert "MARKER" not in log and "@example.org" not in log
 
 
