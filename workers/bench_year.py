@@ -38,6 +38,7 @@ __all__ = [
     "measure_process",
     "measure_replay",
     "simulated_lines",
+    "three_warnings",
 ]
 
 Progress = Callable[[str, int, int], None]
@@ -114,6 +115,14 @@ def measure_process(
         "timers_pending": len(report["timers"]),
         "timers_due_but_not_fired": len(due_left),
     }
+
+
+def three_warnings(policy: Policy) -> Policy:
+    """The what-if the issue names: removal at the third warning instead of the second."""
+    sanctions = policy.sanctions.model_copy(update={"warnings_for_removal": 3})
+    return policy.model_copy(
+        update={"sanctions": sanctions, "version": f"{policy.version}+three-warnings"}
+    )
 
 
 def _rate(replay: Replay) -> int:

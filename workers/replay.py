@@ -314,8 +314,9 @@ class Replay:
         for effect in decision.effects:
             self.effects[effect.effect_id] = effect
         for timer in decision.timers:
-            key = timer.model_dump_json(by_alias=True)
-            heapq.heappush(self.timers, (int(timer.due.timestamp() * 1000), key, timer))
+            # ties in due order as the store's index breaks them: by the timer's JSON, whose
+            # first field is its id (fixed-length, so the id orders alike)
+            heapq.heappush(self.timers, (int(timer.due.timestamp() * 1000), timer.timer_id, timer))
         self.commands.extend(decision.commands)
 
     def _drain_commands(self) -> None:

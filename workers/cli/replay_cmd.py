@@ -22,7 +22,7 @@ from ..report import store_policy_version
 from .archive_cmd import parse_time
 from .common import fail, open_app, print_json, settings
 
-__all__ = ["bench_process", "register", "register_bench", "replay", "what_if"]
+__all__ = ["bench_process", "bench_replay", "register", "register_bench", "replay", "what_if"]
 
 
 def _policy(path: Path | None) -> Policy:
@@ -191,6 +191,7 @@ def bench_process(
         measure_process,
         measure_replay,
         simulated_lines,
+        three_warnings,
     )
     from ..logs import configure_logging
 
@@ -201,13 +202,7 @@ def bench_process(
     after = commit_baselines(messages)  # again: a machine whose load changed shows here
     baselines = {k: round((before[k] + after[k]) / 2) for k in before}
     policy = default_policy()
-    three = policy.model_copy(
-        update={
-            "sanctions": policy.sanctions.model_copy(update={"warnings_for_removal": 3}),
-            "version": f"{policy.version}+three-warnings",
-        }
-    )
-    replayed = measure_replay(archive_of(app), policy, three)
+    replayed = measure_replay(archive_of(app), policy, three_warnings(policy))
     result = {
         "baselines": baselines,
         "baselines_before_and_after": [before, after],
@@ -241,5 +236,32 @@ def bench_process(
     )
 
 
+def bench_replay(
+    archive: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Archive JSONL.")],
+    policy: Annotated[
+        Path | None, typer.Option(help="The new policy (default: three warnings instead of two).")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+) -> None:
+    """Replay an exported archive: new policy, same policy, and deciding every event."""
+    from ..bench_year import measure_replay, three_warnings
+
+    items, skipped = _from_file(archive, None, None)
+    current = _policy(None)
+    new = _policy(policy) if policy else three_warnings(current)
+    result = measure_replay(items, current, new)
+    result["skipped_lines"] = len(skipped)
+    if json_out:
+        print_json(result)
+        return
+    Console().print(
+        f"replay of {result['events']} events: new policy {result['replay_new_policy_per_s']}/s, "
+        f"same policy {result['replay_same_policy_per_s']}/s, deciding every event "
+        f"{result['replay_full_per_s']}/s; difference {result['difference']}",
+        markup=False,
+    )
+
+
 def register_bench(bench: typer.Typer) -> None:
     bench.command("process")(bench_process)
+    bench.command("replay")(bench_replay)
