@@ -10,6 +10,8 @@ verifies with no Redis, and a tampered export does not.
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +25,28 @@ from esafety.workers.settings import Settings
 from esafety.workers.signing import generate_key_file
 from typer.testing import CliRunner
 
-from tests.conftest import EXAMPLES, REDIS_URL
+from tests.conftest import EXAMPLES, REDIS_URL, check_redis
 from tests.helpers import jsonl
 from tests.unit.test_privacy import hits, marker_events, needles
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def env(prefix: str, real_redis: redis.Redis, tmp_path: Path) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One run for the module (the tests only read, or write what the others ignore)."""
+    real_redis = check_redis()
+    prefix = f"esafety-test-{uuid.uuid4().hex[:10]}"
+    try:
+        yield _populate(real_redis, prefix, tmp_path_factory.mktemp("evidence"))
+    finally:
+        for pattern in (f"{prefix}:*", f"{prefix}-dq:*"):
+            keys = list(real_redis.scan_iter(match=pattern, count=1000))
+            for start in range(0, len(keys), 500):
+                real_redis.delete(*keys[start : start + 500])
+
+
+def _populate(real_redis: redis.Redis, prefix: str, tmp_path: Path) -> dict[str, Any]:
     key = tmp_path / "audit.pem"
     generate_key_file(key)
     settings = Settings(
