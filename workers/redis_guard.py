@@ -14,14 +14,25 @@ message under its real id, holding its raw bytes and the reason; the
 ``Quarantine`` middleware keeps it in the quarantine stream and acknowledges it.
 So the decision and the record live in middleware; this only makes sure bad
 bytes reach it.
+
+The guard also reclaims what a lost connection strands. When Redis dies after it
+ran a fetch but before the reply arrived (``appendfsync always`` keeps the fetch),
+the fetched ids sit in this live process's unacknowledged set, which dramatiq's
+maintenance never requeues (the process's heartbeat is fresh): the messages are
+never run. A consumer whose delay queue died with its connection drops the delayed
+messages it held the same way. So the broker remembers which ids it fetched and has
+not yet acknowledged, and after a consumer (re)starts or a fetch fails it requeues
+the ids in its unacknowledged set that nobody here holds (all of a delay queue's).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import threading
 from typing import Any
 
+import redis
 import structlog
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker
@@ -47,10 +58,67 @@ def _decode(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
 
 
 class GuardedRedisBroker(RedisBroker):  # type: ignore[misc]
-    """A ``RedisBroker`` whose fetch turns bad bytes into poison messages for quarantine."""
+    """A ``RedisBroker`` whose fetch turns bad bytes into poison messages for quarantine
+    and reclaims unacknowledged messages that a lost connection stranded."""
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._lock = threading.Lock()
+        self._held: dict[str, set[str]] = {}
+        self._stranded: set[str] = set()
+
+    # -- what this process holds ------------------------------------------------------
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        with self._lock:
+            self._stranded.add(queue_name)  # a (re)started consumer: check before fetching
+        return super().consume(queue_name, prefetch, timeout)
+
+    def _hold(self, queue_name: str, ids: list[str]) -> None:
+        with self._lock:
+            self._held.setdefault(queue_name, set()).update(ids)
+
+    def _release(self, queue_name: str, ids: tuple[str, ...]) -> None:
+        with self._lock:
+            self._held.get(queue_name, set()).difference_update(ids)
+
+    def do_ack(self, queue_name: str, redis_id: str) -> Any:
+        result = self._dispatch("ack")(queue_name, redis_id)
+        self._release(queue_name, (redis_id,))
+        return result
+
+    def do_nack(self, queue_name: str, redis_id: str) -> Any:
+        result = self._dispatch("nack")(queue_name, redis_id)
+        self._release(queue_name, (redis_id,))
+        return result
+
+    def do_requeue(self, queue_name: str, *redis_ids: str) -> Any:
+        result = self._dispatch("requeue")(queue_name, *redis_ids)
+        self._release(queue_name, redis_ids)
+        return result
+
+    def _reclaim(self, queue_name: str) -> None:
+        """Requeue the ids of our unacknowledged set that nothing in this process holds."""
+        acks, _ = self._keys(queue_name)
+        ids = {i.decode() for i in self.client.smembers(acks)}
+        with self._lock:
+            held = set() if queue_name.endswith(".DQ") else self._held.get(queue_name, set())
+            stranded = sorted(ids - held)
+        if stranded:
+            log.warning("guard.reclaimed", queue=queue_name, count=len(stranded))
+            self.do_requeue(queue_name, *stranded)  # requeues only ids still in our set
+
+    # -- fetch ---------------------------------------------------------------------------
     def do_fetch(self, queue_name: str, count: int) -> list[bytes | None]:
-        batch: list[bytes | None] = self._dispatch("fetch")(queue_name, count)
+        try:
+            if queue_name in self._stranded:
+                self._reclaim(queue_name)
+                with self._lock:
+                    self._stranded.discard(queue_name)
+            batch: list[bytes | None] = self._dispatch("fetch")(queue_name, count)
+        except (redis.ConnectionError, redis.TimeoutError):
+            with self._lock:
+                self._stranded.add(queue_name)  # the fetch may have run: its reply was lost
+            raise
         return self._vet(queue_name, batch) if batch else batch
 
     def _keys(self, queue_name: str) -> tuple[str, str]:
@@ -74,6 +142,7 @@ class GuardedRedisBroker(RedisBroker):  # type: ignore[misc]
             if problem is not None:
                 problems[index] = problem
         problems.update(self._mismatched(queue_name, batch, claimed))
+        self._hold(queue_name, [i for n, i in claimed.items() if n not in problems])
         if problems or None in batch:
             batch = self._poison(queue_name, batch, problems, set(claimed.values()))
         return batch
@@ -116,6 +185,7 @@ class GuardedRedisBroker(RedisBroker):  # type: ignore[misc]
                 out[index] = None
                 continue
             free.pop(real)
+            self._hold(queue_name, [real])
             out[index] = self._poison_message(queue_name, real, data or b"", problem)
         return out
 

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     max_payload_bytes: int = 256 * 1024
     max_text_chars: int = 20_000
     max_list_items: int = 100
+    max_id_chars: int = 200  # ids, refs and the event's source
     conflict_retries: int = 20
     max_retries: int = 8
     min_backoff_ms: int = 200
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
             max_payload_bytes=self.max_payload_bytes,
             max_text_chars=self.max_text_chars,
             max_list_items=self.max_list_items,
+            max_id_chars=self.max_id_chars,
         )
 
     @property

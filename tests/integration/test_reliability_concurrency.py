@@ -13,13 +13,23 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 from esafety.events.publish import publish
 from esafety.workers.app import DramatiqSender
+from esafety.workers.clock import VirtualClock
+from esafety.workers.engine import Engine
+from esafety.workers.keys import Keys
+from esafety.workers.notifier import MemoryNotifier
 from esafety.workers.report import build_report
+from esafety.workers.store import CommitResult, Loaded, RedisStore
+from esafety.workflows.policy import default_policy
 
 from tests.helpers import post
 from tests.integration.test_reliability_kit import (
@@ -92,3 +102,63 @@ def test_500_breaches_by_one_member_on_2_processes_x_8_threads(
     assert report["events"] == {"accepted": 500, "duplicates": 0, "quarantined": 0}
     assert broken_chains(app.store) == []
     print(f"\n500 breaches, 2 x 8 threads: drained in {elapsed:.1f} s")
+
+
+class _RacingStore(RedisStore):
+    """A store that lets a rival commit for the same member between this read and its commit
+    (the lost-update race), and counts the version conflicts its commits meet."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, rival: Callable[[], object]) -> None:
+        super().__init__(client, keys)
+        self.rival: Callable[[], object] | None = rival
+        self.conflicts = 0
+
+    def load(self, tag: str, **where: Any) -> Loaded:
+        loaded = super().load(tag, **where)
+        rival, self.rival = self.rival, None
+        if rival is not None and where.get("member_id"):
+            rival()
+        return loaded
+
+    def commit(self, plan: dict[str, Any], keys: list[str]) -> CommitResult:
+        result = super().commit(plan, keys)
+        self.conflicts += result.status == "conflict"
+        return result
+
+
+def _engine(store: RedisStore) -> Engine:
+    return Engine(
+        store=store,
+        policy=default_policy(),
+        clock=VirtualClock(datetime.now(UTC)),
+        notifier=MemoryNotifier(),
+    )
+
+
+def test_a_stale_read_meets_a_version_conflict_and_is_retried(
+    real_redis: redis.Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    first, second = _posts(2)
+    rival = _engine(RedisStore(real_redis, keys))
+    racing = _RacingStore(real_redis, keys, lambda: rival.handle_event(json.dumps(second)))
+    assert _engine(racing).handle_event(json.dumps(first)) == "ok"
+    assert racing.conflicts == 1  # its first commit read the member before the rival's warning
+    member = racing.member("m-one")
+    assert member is not None and (member.status.value, member.warnings) == ("suspended", 2)
+    assert broken_chains(racing) == []
+
+
+def test_sixteen_threads_on_one_member_in_process(real_redis: redis.Redis, prefix: str) -> None:
+    store = _RacingStore(real_redis, Keys(prefix), lambda: None)
+    engine = _engine(store)
+    events = [json.dumps(e) for e in _posts(160)]
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = Counter(pool.map(engine.handle_event, events))
+    assert outcomes == {"ok": 160}
+    member = store.member("m-one")
+    assert member is not None and (member.status.value, member.warnings) == ("suspended", 2)
+    kinds = Counter(e.kind.value for e in store.effects())
+    assert (kinds["warning_notice"], kinds["removal_notice"], kinds["delete_post"]) == (1, 1, 160)
+    assert broken_chains(store) == []
+    print(f"\n16 threads, 160 breaches of one member: {store.conflicts} version conflicts retried")

@@ -39,6 +39,7 @@ __all__ = [
     "account",
     "app_for",
     "broken_chains",
+    "busy",
     "esafety_cli",
     "kill",
     "notifier_ids",
@@ -79,21 +80,31 @@ class Workers:
         except FileNotFoundError:
             return []
 
-    def lines(self) -> list[dict[str, Any]]:
+    def lines(self, containing: str = "") -> list[dict[str, Any]]:
+        """The JSON objects of the log. Processes share the file, and with
+        PYTHONUNBUFFERED print() writes a line and its newline in two calls, so one
+        process's object can be glued to another's: decode objects, not lines."""
+        decoder = json.JSONDecoder()
         out = []
-        for raw in self.log.read_bytes().splitlines():
-            try:
-                item = json.loads(raw)
-            except ValueError:
+        for raw in self.log.read_text("utf-8", errors="replace").splitlines():
+            if containing not in raw:
                 continue
-            if isinstance(item, dict):
-                out.append(item)
+            at = raw.find("{")
+            while at != -1:
+                try:
+                    item, end = decoder.raw_decode(raw, at)
+                except ValueError:
+                    at = raw.find("{", at + 1)
+                    continue
+                if isinstance(item, dict):
+                    out.append(item)
+                at = raw.find("{", end)
         return out
 
     def broker_ids(self) -> dict[int, str]:
         return {
             int(item["pid"]): str(item["broker_id"])
-            for item in self.lines()
+            for item in self.lines("worker.ready")
             if item.get("event") == "worker.ready" and item.get("broker_id")
         }
 
@@ -218,18 +229,37 @@ def notifier_ids(path: Path) -> Counter[str]:
 
 @dataclass
 class Kill:
-    """A SIGKILLed worker process and how long its messages took to come back."""
+    """A SIGKILLed worker process and how long its messages took to come back.
+
+    ``held``: its unacknowledged messages at the kill, by dramatiq ack key (one per
+    queue; ``.DQ`` keys hold delayed messages: timers and retries). ``redelivered_s``:
+    until each was acknowledged or held by another worker; ``processed_s``: until each
+    of its ready (not delayed) messages was processed and acknowledged.
+    """
 
     pid: int
     broker_id: str
     at: float
     held: dict[str, set[str]] = field(default_factory=dict)
-    requeued_s: float | None = None
+    redelivered_s: float | None = None
     processed_s: float | None = None
+
+    @property
+    def held_ids(self) -> int:
+        return sum(len(ids) for ids in self.held.values())
 
     @property
     def ready_ids(self) -> int:
         return sum(len(ids) for key, ids in self.held.items() if not key.endswith(".DQ"))
+
+    def line(self) -> str:
+        def secs(value: float | None) -> str:
+            return "-" if value is None else f"{value:.1f}"
+
+        return (
+            f"{self.held_ids} held ({self.ready_ids} ready): redelivered "
+            f"{secs(self.redelivered_s)} s, processed {secs(self.processed_s)} s"
+        )
 
 
 def _held(client: redis.Redis, namespace: str, broker_id: str) -> dict[str, set[str]]:
@@ -241,38 +271,76 @@ def _held(client: redis.Redis, namespace: str, broker_id: str) -> dict[str, set[
     return out
 
 
+def busy(client: redis.Redis, namespace: str, broker_id: str, within: float = 3.0) -> bool:
+    """Wait (up to ``within``) until the process holds a ready message: a kill then loses one."""
+    deadline = time.monotonic() + within
+    keys = [f"{namespace}:__acks__.{broker_id}.{q}" for q in ("events", "deliveries")]
+    while time.monotonic() < deadline:
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.scard(key)
+        if any(pipe.execute()):
+            return True
+        time.sleep(0.002)
+    return False
+
+
 def kill(client: redis.Redis, namespace: str, workers: Workers, pid: int) -> Kill:
     broker_id = workers.broker_ids()[pid]
+    busy(client, namespace, broker_id)
     os.kill(pid, signal.SIGKILL)
     at = time.monotonic()
     return Kill(pid, broker_id, at, _held(client, namespace, broker_id))
 
 
-def watch_redelivery(
-    client: redis.Redis, namespace: str, record: Kill, timeout: float = 30.0
-) -> threading.Thread:
-    """Time (in a thread) until the dead process's unacked sets are requeued by dramatiq's
-    maintenance, and until its ready messages were processed and acknowledged elsewhere."""
+def _pending(client: redis.Redis, namespace: str, record: Kill, ready_only: bool) -> int:
+    """How many held messages are neither acknowledged nor (unless ready_only) held by a
+    live worker."""
     prefix = f"{namespace}:__acks__.{record.broker_id}."
-
-    def processed() -> bool:
+    live = [
+        b.decode()
+        for b in client.zrange(f"{namespace}:__heartbeats__", 0, -1)
+        if b.decode() != record.broker_id
+    ]
+    count = 0
+    for key, held in record.held.items():
+        queue, ids = key[len(prefix) :], sorted(held)
+        if ready_only and queue.endswith(".DQ"):
+            continue
         pipe = client.pipeline(transaction=False)
-        for key, ids in record.held.items():
-            if key.endswith(".DQ"):
-                continue
-            for message_id in ids:
-                pipe.hexists(f"{namespace}:{key[len(prefix) :]}.msgs", message_id)
-        return not any(pipe.execute())
+        for message_id in ids:
+            pipe.hexists(f"{namespace}:{queue}.msgs", message_id)
+        stored = [i for i, found in zip(ids, pipe.execute(), strict=True) if found]
+        if ready_only or not stored:
+            count += len(stored)
+            continue
+        pipe = client.pipeline(transaction=False)
+        for message_id in stored:
+            for broker_id in live:
+                pipe.sismember(f"{namespace}:__acks__.{broker_id}.{queue}", message_id)
+        found = pipe.execute()
+        width = len(live)
+        count += sum(not any(found[n * width : (n + 1) * width]) for n in range(len(stored)))
+    return count
+
+
+def watch_redelivery(
+    client: redis.Redis, namespace: str, record: Kill, timeout: float = 60.0
+) -> threading.Thread:
+    """Time, in a thread, the redelivery and processing of a dead process's messages."""
 
     def run() -> None:
         deadline = record.at + timeout
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and record.processed_s is None:
             now = time.monotonic()
-            if record.requeued_s is None and not any(client.exists(k) for k in record.held):
-                record.requeued_s = now - record.at
-            if record.requeued_s is not None and processed():
+            if record.redelivered_s is None and not _pending(client, namespace, record, False):
+                record.redelivered_s = now - record.at
+            if not _pending(client, namespace, record, True):
                 record.processed_s = now - record.at
-                return
+            time.sleep(0.05)
+        while time.monotonic() < deadline and record.redelivered_s is None:
+            if not _pending(client, namespace, record, False):
+                record.redelivered_s = time.monotonic() - record.at
             time.sleep(0.05)
 
     thread = threading.Thread(target=run, daemon=True)

@@ -12,6 +12,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from esafety.events.publish import publish
@@ -31,14 +32,39 @@ from tests.unit.test_hostile_payloads import hostile_arguments, hostile_bodies, 
 pytestmark = pytest.mark.integration
 
 
+LIMITS = {
+    "ESAFETY_MAX_TEXT_CHARS": "500",
+    "ESAFETY_MAX_LIST_ITEMS": "5",
+    "ESAFETY_MAX_ID_CHARS": "60",
+    "ESAFETY_MAX_PAYLOAD_BYTES": "20000",
+}
+
+
+def _over_limits(at: str) -> dict[str, dict[str, Any]]:
+    """One event over each configured limit (all well under the defaults)."""
+    text = post("p-text", "m1", "t" * 501, id="over-text", time=at)
+    links = post("p-links", "m1", "hi", id="over-links", time=at)
+    links["data"]["links"] = [f"https://example.org/{n}" for n in range(6)]
+    ids = post("p-" + "i" * 60, "m1", "hi", id="over-id", time=at)
+    size = post("p-size", "m1", "hi", id="over-size", time=at)
+    size["padding"] = "p" * 20_000
+    return {
+        "max_text_chars limit of 500": text,
+        "max_list_items limit of 5": links,
+        "max_id_chars limit of 60": ids,
+        "max_payload_bytes limit of 20000": size,
+    }
+
+
 def test_garbage_in_the_queues_is_quarantined_and_the_worker_carries_on(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    workers = start_workers(worker_env, tmp_path / "workers.log", processes=1, threads=4)
+    env = {**worker_env, **LIMITS}
+    workers = start_workers(env, tmp_path / "workers.log", processes=1, threads=4)
     try:
         workers.wait_ready(1)
         [pid] = workers.children()
-        app = app_for(worker_env)
+        app = app_for(env)
         namespace = worker_env["ESAFETY_BROKER_NAMESPACE"]
         raw = [
             (queue, data)
@@ -52,10 +78,12 @@ def test_garbage_in_the_queues_is_quarantined_and_the_worker_carries_on(
             app.actors[actor].send_with_options(args=args)
         marked = post("p1", "m1", "MARKER-TEXT", id="marked-1")
         marked["data"]["links"] = "MARKER-LINK"  # a string where a list belongs
-        bodies = [body for _, body in hostile_bodies(18)] + [json.dumps(marked)]
+        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        over = _over_limits(at)
+        bodies = [body for _, body in hostile_bodies(18)] + [json.dumps(e) for e in over.values()]
+        bodies.append(json.dumps(marked))
         for body in bodies:
             app.actors["handle_event"].send(body)
-        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         good = [
             post(f"ok-{n}", f"m-{n}", "a lovely day", id=f"good-{n}", time=at) for n in range(10)
         ]
@@ -80,3 +108,8 @@ def test_garbage_in_the_queues_is_quarantined_and_the_worker_carries_on(
     [entry] = [e for e in entries if e["event_id"] == "marked-1"]
     assert entry["raw"] == bodies[-1].encode() and "data.links" in entry["error"]
     assert "MARKER" not in entry["error"] and "MARKER" not in workers.text()
+    # limits come from the configuration, and the reason names the one passed
+    reasons = {e["raw"]: e["error"] for e in entries if e["stage"] == "consume"}
+    for limit, event in over.items():
+        reason = reasons[json.dumps(event).encode()]
+        assert limit in reason, (limit, reason)

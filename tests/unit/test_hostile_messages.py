@@ -322,3 +322,43 @@ def test_dramatiq_log_lines_show_ids_not_arguments(
         logger.warning("Message %s was skipped.", MessageProxy(message))
     assert "POST TEXT MARKER" not in caplog.text
     assert f"handle_event#{message.message_id}" in caplog.text
+
+
+# -- what a lost connection strands ------------------------------------------------------
+
+
+def test_a_fetch_whose_reply_was_lost_is_requeued_when_the_consumer_restarts(
+    broker: GuardedRedisBroker, client: fakeredis.FakeRedis
+) -> None:
+    """Redis ran the fetch (the ids moved to our unacked set) but the reply never came."""
+    sent = [broker.actors["handle_event"].send(f"{n}") for n in range(3)]
+    broker._dispatch("fetch")("events", 2)  # as if the reply had been lost
+    acks = f"ns:__acks__.{broker.broker_id}.events"
+    assert client.scard(acks) == 2 and client.llen("ns:events") == 1
+    broker.consume("events")  # dramatiq restarts a consumer after a connection error
+    batch = broker.do_fetch("events", 10)
+    assert sorted(Message.decode(d or b"").message_id for d in batch) == sorted(
+        m.message_id for m in sent
+    )
+
+
+def test_messages_this_process_holds_are_not_reclaimed(
+    broker: GuardedRedisBroker, client: fakeredis.FakeRedis
+) -> None:
+    broker.actors["handle_event"].send("{}")
+    [data] = broker.do_fetch("events", 5)  # handed to a worker thread, not acked yet
+    broker.consume("events")
+    assert broker.do_fetch("events", 5) == []
+    redis_id = Message.decode(data or b"").options["redis_message_id"]
+    broker.do_ack("events", redis_id)
+    assert client.hlen("ns:events.msgs") == 0
+
+
+def test_delayed_messages_a_dead_consumer_dropped_come_back(
+    broker: GuardedRedisBroker, client: fakeredis.FakeRedis
+) -> None:
+    """dramatiq empties a consumer's in-memory delay queue on a connection error."""
+    broker.actors["fire_timer"].send_with_options(args=(TIMER,), delay=60_000)
+    assert len(broker.do_fetch("timers.DQ", 5)) == 1
+    broker.consume("timers.DQ")
+    assert len(broker.do_fetch("timers.DQ", 5)) == 1  # requeued and fetched again
