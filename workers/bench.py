@@ -94,7 +94,8 @@ def percentile(values: list[float], share: float) -> float:
 
 
 class LatencyRecorder(dramatiq.Middleware):  # type: ignore[misc]
-    """Records ``actor,published_ms,done_ms`` of each message in a Redis list.
+    """Records ``published_ms,done_ms`` of each message in a Redis list per actor
+    (``<key>:<actor>``, so the bench counts what is done with one LLEN).
 
     Appends are in memory; a thread writes them every 100 ms, so the worker's
     threads pay one list append per message, not a round trip.
@@ -103,7 +104,7 @@ class LatencyRecorder(dramatiq.Middleware):  # type: ignore[misc]
     def __init__(self, client: redis.Redis, key: str) -> None:
         self.client = client
         self.key = key
-        self.pending: list[str] = []
+        self.pending: list[tuple[str, str]] = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -118,13 +119,19 @@ class LatencyRecorder(dramatiq.Middleware):  # type: ignore[misc]
         exception: BaseException | None = None,
     ) -> None:
         done = int(time.time() * 1000)
-        self.pending.append(f"{message.actor_name},{message.message_timestamp},{done}")
+        self.pending.append((message.actor_name, f"{message.message_timestamp},{done}"))
 
     def _flush(self) -> None:
         with self.lock:
             batch, self.pending = self.pending, []
-        if batch:
-            self.client.rpush(self.key, *batch)
+        by_actor: dict[str, list[str]] = {}
+        for actor, sample in batch:
+            by_actor.setdefault(actor, []).append(sample)
+        if by_actor:
+            pipe = self.client.pipeline(transaction=False)
+            for actor, samples in by_actor.items():
+                pipe.rpush(f"{self.key}:{actor}", *samples)
+            pipe.execute()
 
     def _loop(self) -> None:
         while not self.stop.wait(0.1):
@@ -234,6 +241,7 @@ class _Run:
         self.url = settings.redis_url.get_secret_value()
         self.client = redis.Redis.from_url(self.url)
         self.target, self.procs, self.config = target, procs, config
+        self.main_actor = "noop" if target == "noop" else "handle_event"
         self.name = f"esafety-bench-{uuid.uuid4().hex[:8]}"
         self.key = f"{self.name}:samples"
         self.children: list[subprocess.Popen[bytes]] = []
@@ -276,12 +284,24 @@ class _Run:
                     subprocess.Popen(command, env=self.env, stdout=log, stderr=log)
                 )
 
-    def samples(self, start: int = 0) -> list[tuple[str, int, int]]:
+    def done(self, actor: str) -> int:
+        return int(self.client.llen(f"{self.key}:{actor}"))
+
+    def samples(self, actor: str, start: int = 0) -> list[tuple[int, int]]:
+        """(published_ms, done_ms) of ``actor``'s messages, from the ``start``-th on."""
         out = []
-        for raw in self.client.lrange(self.key, start, -1):
-            actor, published, done = raw.decode().split(",")
-            out.append((actor, int(published), int(done)))
+        for raw in self.client.lrange(f"{self.key}:{actor}", start, -1):
+            published, done = raw.decode().split(",")
+            out.append((int(published), int(done)))
         return out
+
+    def all_done_ms(self) -> list[int]:
+        """When each message of every actor was done (follow-up messages included)."""
+        return [
+            done
+            for key in self.client.scan_iter(match=f"{self.key}:*")
+            for _, done in self.samples(key.decode().rsplit(":", 1)[1])
+        ]
 
     def stop(self) -> list[float]:
         rss = [_rss_mb(child.pid) for child in self.children]
@@ -295,10 +315,14 @@ class _Run:
         return rss
 
     def clean(self) -> None:
-        for pattern in (f"{self.name}:*", f"{self.name}-dq:*"):
-            keys = list(self.client.scan_iter(match=pattern, count=1000))
-            for chunk in range(0, len(keys), 500):
-                self.client.delete(*keys[chunk : chunk + 500])
+        """Remove the run's keys and files; a failure here must not hide the run's own."""
+        try:
+            for pattern in (f"{self.name}:*", f"{self.name}-dq:*"):
+                keys = list(self.client.scan_iter(match=pattern, count=1000))
+                for chunk in range(0, len(keys), 500):
+                    self.client.delete(*keys[chunk : chunk + 500])
+        except redis.RedisError as exc:
+            print(f"bench: keys {self.name}:* left behind ({type(exc).__name__})", file=sys.stderr)
         self.notices.unlink(missing_ok=True)
         self.log.unlink(missing_ok=True)
 
@@ -348,21 +372,19 @@ def _publish(
 
 def _wait_done(run: _Run, first: int, expected: int, progress: Progress) -> None:
     """Until ``expected`` main messages are done, then (engine) until the queues drain."""
-    main_actor = "noop" if run.target == "noop" else "handle_event"
     deadline = time.monotonic() + max(120.0, expected / 50)
-    seen = first
+    done = 0
     while time.monotonic() < deadline:
         dead = [c.returncode for c in run.children if c.poll() is not None]
         if dead:
             tail = run.log.read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{run.target}: a worker process exited ({dead}):\n{tail}")
-        done = sum(1 for s in run.samples(first) if s[0] == main_actor)
+        done = run.done(run.main_actor) - first
         progress("drain", done, expected)
         if done >= expected and _drained(run):
             return
-        seen = done
         time.sleep(0.25)
-    raise TimeoutError(f"{run.target}: {seen} of {expected} messages done in time")
+    raise TimeoutError(f"{run.target}: {done} of {expected} messages done in time")
 
 
 def _drained(run: _Run) -> bool:
@@ -384,9 +406,9 @@ def _measure(
         publish_rate = _publish(send, lines, None, progress)
         run.start()
         _wait_done(run, 0, len(lines), progress)
-        samples = run.samples()
-        span_s = (max(s[2] for s in samples) - min(s[2] for s in samples)) / 1000
-        events = sum(1 for s in samples if s[0] in ("noop", "handle_event"))
+        done_ms = run.all_done_ms()
+        span_s = (max(done_ms) - min(done_ms)) / 1000
+        events = run.done(run.main_actor)
         drain = (events - 1) / max(span_s, 1e-9)  # events/s; follow-up messages in the span
         result = RunResult(target, procs, len(lines), round(publish_rate), round(drain))
         _paced(run, send, lines, result, progress)
@@ -405,12 +427,11 @@ def _paced(
     """Half the measured maximum, for ``paced_seconds``: publish-to-decision latency."""
     rate = max(1.0, result.drain_per_s / 2)
     count = max(100, min(len(lines), int(rate * run.config.paced_seconds)))
-    first = run.client.llen(run.key)
+    first = run.done(run.main_actor)
     fresh = [_renamed(line, "paced") for line in lines[:count]]
     result.paced_per_s = round(_publish(send, fresh, rate, progress))
     _wait_done(run, first, count, progress)
-    main_actor = "noop" if run.target == "noop" else "handle_event"
-    waits = [float(d - p) for a, p, d in run.samples(first) if a == main_actor]
+    waits = [float(done - sent) for sent, done in run.samples(run.main_actor, first)]
     result.p50_ms = percentile(waits, 0.50)
     result.p95_ms = percentile(waits, 0.95)
     result.p99_ms = percentile(waits, 0.99)
