@@ -14,7 +14,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
-__all__ = ["Clock", "ScaledClock", "SystemClock", "VirtualClock", "real_delay_ms", "stopwatch"]
+__all__ = [
+    "Clock",
+    "ScaledClock",
+    "SystemClock",
+    "VirtualClock",
+    "cpu_stopwatch",
+    "real_delay_ms",
+    "stopwatch",
+]
 
 
 class Clock(Protocol):
@@ -83,3 +91,12 @@ def stopwatch() -> Callable[[], float]:
     """
     start = time.perf_counter()
     return lambda: time.perf_counter() - start
+
+
+def cpu_stopwatch() -> Callable[[], float]:
+    """CPU seconds this process has spent since the call.
+
+    For benchmarks on a shared machine: the work one core does, whatever else runs.
+    """
+    start = time.process_time()
+    return lambda: time.process_time() - start

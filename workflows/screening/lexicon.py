@@ -20,13 +20,13 @@ from .grammar import Entry
 from .match import Confidence, Match
 from .normalize import Normalized
 from .tokens import (
-    STREAM_TABLE,
     Word,
     has_stretch,
     quick_words,
     spaced_runs,
     split_words,
     squeeze_forms,
+    stream_words,
     word_forms,
 )
 
@@ -49,6 +49,9 @@ class _Hit:
     first: int
     last: int
     weak: bool
+
+
+_PLAIN_LIMIT = 200_000
 
 
 def _variants(word: str) -> Iterator[str]:
@@ -75,7 +78,9 @@ class Lexicon:
         self.exceptions: dict[RuleId, list[Bound]] = {}
         words: set[str] = set()
         for rule, entry in entries:
-            bound = Bound(rule, entry, re.compile("(?<= )" + entry.pattern))
+            # a leading literal space, not a look-behind: the regex engine then jumps
+            # from space to space instead of trying every character
+            bound = Bound(rule, entry, re.compile(" " + entry.pattern))
             words |= entry.words
             if entry.exception:
                 self.exceptions.setdefault(rule, []).append(bound)
@@ -98,54 +103,100 @@ class Lexicon:
         self.variant_keys = frozenset(self.variants)
         self.short_keys = frozenset(self.shorthand)
         self.extra_keys = self.variant_keys | self.short_keys
+        # words already seen to be plain letters with no stretch: a cache, never a verdict
+        self._plain: set[str] = set()
+        self._odd: dict[str, tuple[tuple[str, ...], bool]] = {}
 
     # -- the fast check ---------------------------------------------------------------
 
     def might_match(self, text: str) -> bool:
         """Whether the text has, in some spelling, every word some entry needs."""
-        words, separated = quick_words(text)
+        words, _ = quick_words(text)
+        return self._might_match(words)
+
+    def _might_match(self, words: list[str]) -> bool:
         present = set(words)
-        for word in words:
-            if not word.isalpha():
-                forms, masked = word_forms(word)
-                present.update(forms)
-                if masked and self._unmask(forms[0]):
-                    return True
-        if has_stretch(separated):
-            present.update(s for w in words for s in squeeze_forms(w))
+        for word in present.difference(self._plain):
+            if word.isalpha() and not has_stretch(word):
+                if len(self._plain) < _PLAIN_LIMIT:
+                    self._plain.add(word)  # seen once, plain letters: no spellings to try
+                continue
+            forms, masked = self._odd_forms(word)
+            present.update(forms)
+            if masked and self._unmask(forms[0]):
+                return True
         for start, end in spaced_runs(words):
             for first in range(start, end - 2):
                 present.update(word_forms("".join(words[first:end]))[0])
         return self._possible(present)
 
+    def needs_close_look(self, text: str) -> bool:
+        """False when the text certainly matches nothing (most posts): no word needed,
+        or a post of plain words whose phrases all fail or fall inside exceptions."""
+        words, _ = quick_words(text)
+        if not self._might_match(words):
+            return False
+        return not (self._plain_words(words) and self._plain_stream_clean(text))
+
     def plainly_clean(self, text: str) -> bool:
-        """For a post of plain words (no leetspeak, stretching or spaced letters): True
-        when no term is present and no anchored phrase matches its word stream, decided
-        without building spans. False means "look closely" (``hits``)."""
-        words, separated = quick_words(text)
-        if spaced_runs(words):
-            return False
-        if has_stretch(separated) and any(
-            f in self.vocabulary for w in words for f in squeeze_forms(w) if f != w
-        ):
-            return False
-        for word in words:
-            if not word.isalpha():
-                forms, masked = word_forms(word)
-                if masked or any(f in self.vocabulary for f in forms[1:] if f != forms[0]):
-                    return False  # leetspeak that reads as a listed word
-        stream_words = text.translate(STREAM_TABLE).split()
-        present = set(stream_words)
+        """For a post of plain words (no leetspeak, stretching or spaced letters that
+        read as a listed word): True when nothing matches once exceptions are applied,
+        decided on the word stream without building spans. False means "look closely"
+        (``hits``)."""
+        words, _ = quick_words(text)
+        return self._plain_words(words) and self._plain_stream_clean(text)
+
+    def _plain_stream_clean(self, text: str) -> bool:
+        stream = stream_words(text)
+        present = set(stream)
         for short in present.intersection(self.short_keys):
             present.update(self.shorthand[short])
-            stream_words = [p for w in stream_words for p in self.shorthand.get(w, (w,))]
-        if not present.isdisjoint(self.variant_keys) or not present.isdisjoint(self.term_keys):
-            return False  # a stretched spelling or a listed word: look closely
-        stream = " " + " ".join(stream_words) + " "
-        for word in present.intersection(self.anchor_keys):
-            for bound in self.anchored[word]:
-                if self._needs_met(bound, present) and bound.regex.search(stream):
+            stream = [p for w in stream for p in self.shorthand.get(w, (w,))]
+        if not present.isdisjoint(self.variant_keys):
+            return False  # a doubled letter in a listed word: look closely
+        found = []
+        if not present.isdisjoint(self.term_keys):
+            found = [
+                _Hit(b.rule, b.entry.source, i, i, b.entry.weak)
+                for i, word in enumerate(stream)
+                for b in self.terms.get(word, ())
+            ]
+        joined = " " + " ".join(stream) + " "
+        matching = [
+            b
+            for a in present.intersection(self.anchor_keys)
+            for b in self.anchored[a]
+            if self._needs_met(b, present) and b.regex.search(joined)
+        ]
+        if not found and not matching:
+            return True
+        packed = _packed(stream)
+        found += self._pattern_hits(dict.fromkeys(matching), packed)
+        return not self._without_exceptions(found, present, packed)
+
+    def _odd_forms(self, word: str) -> tuple[tuple[str, ...], bool]:
+        """Every spelling of a word that is not plain letters (cached: posts repeat words)."""
+        cached = self._odd.get(word)
+        if cached is None:
+            forms, masked = word_forms(word)
+            forms = tuple(dict.fromkeys((*forms, *(s for f in forms for s in squeeze_forms(f)))))
+            cached = (forms, masked)
+            if len(self._odd) < _PLAIN_LIMIT:
+                self._odd[word] = cached
+        return cached
+
+    def _plain_words(self, words: list[str]) -> bool:
+        """No word reads, in another spelling, as a word some entry needs."""
+        for start, end in spaced_runs(words):
+            for first in range(start, end - 2):
+                if not self.triggers.isdisjoint(word_forms("".join(words[first:end]))[0]):
                     return False
+        for word in set(words).difference(self._plain):
+            forms, masked = self._odd_forms(word)
+            forms = tuple(f for f in forms if len(f) > 2)
+            plain = word.strip("!")  # what the stream holds for "great!"
+            if masked or any(f in self.vocabulary for f in forms if f != plain):
+                return False
         return True
 
     def _possible(self, present: set[str]) -> bool:
@@ -235,7 +286,7 @@ class Lexicon:
         text, starts, owners = stream
         for bound in bounds:
             for found in bound.regex.finditer(text):
-                first = owners[bisect_right(starts, found.start()) - 1]
+                first = owners[bisect_right(starts, found.start() + 1) - 1]
                 last = owners[bisect_right(starts, found.end() - 2) - 1]
                 yield _Hit(bound.rule, bound.entry.source, first, last, bound.entry.weak)
 
@@ -288,6 +339,15 @@ class Lexicon:
         ]
 
 
+def _packed(stream_words: list[str]) -> tuple[str, list[int], list[int]]:
+    """A word stream with each word's offset; each word is its own owner."""
+    starts, offset = [], 1
+    for word in stream_words:
+        starts.append(offset)
+        offset += len(word) + 1
+    return " " + " ".join(stream_words) + " ", starts, list(range(len(stream_words)))
+
+
 def _outermost(found: list[_Hit]) -> list[_Hit]:
     """One hit per place and rule: a clear hit beats a weak one, a longer one a nested one."""
     kept: list[_Hit] = []
@@ -302,6 +362,6 @@ def _outermost(found: list[_Hit]) -> list[_Hit]:
 def screen_lexicon(norm: Normalized, lexicon: Lexicon) -> list[Match]:
     """Every term and phrase match in the normalised text."""
     matches = lexicon.raw_hits(norm) if lexicon.raw else []
-    if lexicon.might_match(norm.text) and not lexicon.plainly_clean(norm.text):
+    if lexicon.needs_close_look(norm.text):
         matches += lexicon.hits(norm)
     return matches

@@ -28,7 +28,10 @@ _SPELLED_EMAIL = re.compile(
     r"[a-z0-9._-]+ ?(?:\(at\)|\[at\]| at ) ?[a-z0-9-]+ ?(?:\.|\(dot\)|\[dot\]| dot ) ?"
     r"(?:com|org|net|co|uk|me|io)\b"
 )
-_PHONE_HINT = re.compile(r"\d[\d ().-]{6,}\d")
+# nine digits close together (a UK number has ten or eleven): the costly matcher runs
+# only then. Patterns here start with a digit so the engine skips ahead to digits.
+_PHONE_HINT = re.compile(r"\d(?:[ ().-]{0,2}\d){8}")
+_INWARD = re.compile(r"\d[abd-hjlnp-uw-z]{2}\b")
 _DIGIT = re.compile(r"[0-9]")
 _POSTCODE = re.compile(r"\b([a-z]{1,2})\d[a-z\d]? ?\d[abd-hjlnp-uw-z]{2}\b")
 _STREET = (
@@ -36,7 +39,7 @@ _STREET = (
     r"drive|way|court|place|walk|hill|park|view|row|square|rise|st"
 )
 _ADDRESS = re.compile(
-    r"\b\d{1,4}[a-z]?,? (?P<name>[a-z][a-z'-]+(?: [a-z][a-z'-]+){0,2}) (?P<kind>" + _STREET + r")\b"
+    r"\d{1,4}[a-z]?,? (?P<name>[a-z][a-z'-]+(?: [a-z][a-z'-]+){0,2}) (?P<kind>" + _STREET + r")\b"
 )
 _LOOSE_STREET = frozenset({"drive", "way", "court", "place", "walk", "hill", "park", "view", "row",
                            "square", "rise", "st"})  # fmt: skip
@@ -99,7 +102,7 @@ def _allowed(value: str, policy: Policy) -> bool:
 
 
 def _phones(text: str, policy: Policy) -> Iterator[tuple[int, int]]:
-    if not any(sum(c.isdigit() for c in m.group()) >= 9 for m in _PHONE_HINT.finditer(text)):
+    if _PHONE_HINT.search(text) is None:
         return  # nothing with enough digits to be a number: skip the costly matcher
     matcher = phonenumbers.PhoneNumberMatcher(
         text, policy.personal_info.default_region, leniency=phonenumbers.Leniency.POSSIBLE
@@ -123,14 +126,17 @@ def _emails(norm: Normalized, policy: Policy) -> Iterator[tuple[int, int]]:
 
 def _postcodes(norm: Normalized, screener: Screener, policy: Policy) -> Iterator[tuple[int, int]]:
     areas = screener.postcode_areas
+    if _INWARD.search(norm.text) is None:
+        return
     for m in _POSTCODE.finditer(norm.text):
         if (not areas or m[1] in areas) and not _allowed(m.group(), policy):
             yield norm.span(m.start(), m.end())
 
 
 def _addresses(norm: Normalized, policy: Policy) -> Iterator[tuple[int, int]]:
-    for m in _ADDRESS.finditer(norm.text):
-        if m["name"].split()[0] in _NOT_A_STREET_NAME:
+    text = norm.text
+    for m in _ADDRESS.finditer(text):
+        if m["name"].split()[0] in _NOT_A_STREET_NAME or text[m.start() - 1 : m.start()].isalnum():
             continue
         span = norm.span(m.start(), m.end())
         if m["kind"] in _LOOSE_STREET and not _capitalised(norm.original[span[0] : span[1]]):
@@ -145,10 +151,10 @@ def _capitalised(raw: str) -> bool:
 
 
 def _named_children(norm: Normalized, screener: Screener) -> Iterator[tuple[int, int]]:
-    text = norm.text
+    text = norm.original
     if not screener.first_names or not (
-        "school" in text or "primary" in text or "academy" in text or "nursery" in text
-        or "infants" in text or "juniors" in text or "college" in text
+        "School" in text or "Primary" in text or "Academy" in text or "Nursery" in text
+        or "Infants" in text or "Juniors" in text or "College" in text or "High" in text
     ):  # fmt: skip
         return
     for m in _NAMED_CHILD.finditer(norm.original):

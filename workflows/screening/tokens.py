@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from .normalize import deleet
 
 __all__ = [
-    "STREAM_TABLE",
     "TOKEN_TABLE",
     "Word",
     "has_stretch",
@@ -25,17 +24,17 @@ __all__ = [
     "spaced_runs",
     "split_words",
     "squeeze_forms",
+    "stream_words",
     "word_forms",
 ]
 
 _KEEP = set(string.ascii_lowercase + string.digits + "@$!|+*")
 # Everything ASCII that is not a letter, digit or leet symbol separates words.
-TOKEN_TABLE = str.maketrans({chr(i): " " for i in range(128) if chr(i) not in _KEEP})
-# The same, with sentence ends as a word of their own, for phrase matching.
-STREAM_TABLE = str.maketrans(
-    {chr(i): " . " if chr(i) in ".!?\n" else " " for i in range(128) if chr(i) not in _KEEP}
-    | {"!": " . "}
-)
+# Everything ASCII that is not a letter, digit or leet symbol separates words. Every
+# ASCII code is in the table, so ``str.translate`` takes its fast path for ASCII posts.
+TOKEN_TABLE = {i: i if chr(i) in _KEEP else 32 for i in range(128)}
+# The same with sentence ends (".!?" and line breaks) kept as "." for ``stream_words``.
+_STREAM_TABLE = {i: 46 if chr(i) in ".!?\n" else v for i, v in TOKEN_TABLE.items()}
 _WORD = re.compile(r"\S+")
 _RUN3 = re.compile(r"([^\W\d_])\1\1")
 _RUNS3 = re.compile(r"(.)\1{2,}")
@@ -77,6 +76,11 @@ def quick_words(text: str) -> tuple[list[str], str]:
     """Words of normalised text for the fast check, and the separated text."""
     separated = text.translate(TOKEN_TABLE)
     return separated.split(), separated
+
+
+def stream_words(text: str) -> list[str]:
+    """Words of normalised text for phrase matching, with "." where a sentence ends."""
+    return text.translate(_STREAM_TABLE).replace(".", " . ").split()
 
 
 def has_stretch(separated: str) -> bool:
