@@ -129,8 +129,14 @@ def linked_cases(store: RedisStore, case_id: str) -> list[str]:
 
 
 def member_rows(store: RedisStore, member_id: str) -> list[dict[str, Any]]:
-    """A member's history across cases: their own chain and every case about them, in time."""
-    chains = [f"member:{member_id}"]
-    chains += [c.case_id for c in store.cases() if c.member_id == member_id]
-    rows = [row for chain in chains for row in timeline_rows(store.audit(chain))]
-    return sorted(rows, key=lambda r: (r["at"], r["case_id"], r["seq"]))
+    """A member's history across cases: every case about them and their own chain, in time.
+
+    At the same moment a case's steps come before what they did to the member (a post is
+    screened and sanctioned, then the warning is recorded): the sort is stable, and the
+    member's chain goes last.
+    """
+    cases = [c.case_id for c in store.cases() if c.member_id == member_id]
+    rows = [row for chain in cases for row in timeline_rows(store.audit(chain))]
+    rows.sort(key=lambda r: r["at"])
+    rows += timeline_rows(store.audit(f"member:{member_id}"))
+    return sorted(rows, key=lambda r: r["at"])

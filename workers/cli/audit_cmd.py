@@ -114,6 +114,8 @@ def verify(
         trusted = _trust(pinned_keys(settings(), public_key), found, "the file")
         _report(verify_records(records, trusted), json_out)
         return
+    if settings().embedded:
+        fail("audit verify reads the store (set ESAFETY_REDIS_URL) or an export (--file FILE)", 2)
     app = open_app(quiet=True)
     records = read_store(app.store, case)
     if case is not None and not records:
