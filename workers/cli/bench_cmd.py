@@ -18,7 +18,7 @@ from rich.table import Table
 from .. import bench as pipeline
 from .common import fail, print_json, settings
 
-__all__ = ["bench_app", "pipeline_bench", "register"]
+__all__ = ["bench_app", "pipeline_bench", "register", "screening_bench"]
 
 bench_app = typer.Typer(
     help="Measure capacity (no subcommand: the pipeline against a dramatiq no-op actor).",
