@@ -232,8 +232,8 @@ def _against_head(
         if chosen:
             out.append(Finding(case_id, "unsigned", None, "the chain has no signed head"))
         elif not record.entries:
-            why = "the case is on record but its entries and signed head are gone"
-            out.append(Finding(case_id, "removed", None, why))
+            gone = "the case is on record but its entries and signed head are gone"
+            out.append(Finding(case_id, "removed", None, gone))
         return
     why = verify_head(head, trusted)
     if why is None and head.get("case_id") != case_id:
