@@ -129,8 +129,12 @@ def _postcodes(norm: Normalized, screener: Screener, policy: Policy) -> Iterator
     if _INWARD.search(norm.text) is None:
         return
     for m in _POSTCODE.finditer(norm.text):
+        span = norm.span(m.start(), m.end())
+        written = norm.original[span[0] : span[1]]
+        if " " not in written and not written.isupper():
+            continue  # "n00dz" is a word; a postcode is spaced or in capitals
         if (not areas or m[1] in areas) and not _allowed(m.group(), policy):
-            yield norm.span(m.start(), m.end())
+            yield span
 
 
 def _addresses(norm: Normalized, policy: Policy) -> Iterator[tuple[int, int]]:
