@@ -177,7 +177,7 @@ def test_a_killed_worker_loses_nothing_and_repeats_nothing(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     mix = _mix(members=120, days=8, seed=3)
-    result = _run(worker_env, tmp_path, mix, kills=2, every=3.0, seconds=6)
+    result = _run(worker_env, tmp_path, mix, kills=1, every=2.0, seconds=5)
     print("\ncrash (fast):", _check(worker_env, result, mix))
 
 

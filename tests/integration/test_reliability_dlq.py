@@ -69,10 +69,16 @@ def running(blocked_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[Worke
         workers.stop()
 
 
-def test_failed_notices_dead_letter_with_a_reason_replay_once_or_purge(
+def test_dead_letters_and_the_quarantine_through_the_operators_commands(
     running: tuple[Workers, App], blocked_env: dict[str, str], tmp_path: Path
 ) -> None:
+    """One worker for both parts (a worker's start is most of the time)."""
     _, app = running
+    _dead_letters(app, blocked_env, tmp_path)
+    _quarantine(app, blocked_env)
+
+
+def _dead_letters(app: App, blocked_env: dict[str, str], tmp_path: Path) -> None:
     sender = DramatiqSender(app)
     for n in range(3):
         text = f"this rota is shit MARKER-TEXT {n}"
@@ -102,10 +108,7 @@ def test_failed_notices_dead_letter_with_a_reason_replay_once_or_purge(
     assert set(delivered) < {e.effect_id for e in app.store.effects()}
 
 
-def test_quarantine_list_show_and_replay_after_a_fix(
-    running: tuple[Workers, App], blocked_env: dict[str, str]
-) -> None:
-    _, app = running
+def _quarantine(app: App, blocked_env: dict[str, str]) -> None:
     sender = DramatiqSender(app)
     review = envelope(
         "esafety.case.reviewed",

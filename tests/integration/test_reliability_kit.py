@@ -271,7 +271,7 @@ def _held(client: redis.Redis, namespace: str, broker_id: str) -> dict[str, set[
     return out
 
 
-def busy(client: redis.Redis, namespace: str, broker_id: str, within: float = 3.0) -> bool:
+def busy(client: redis.Redis, namespace: str, broker_id: str, within: float = 5.0) -> bool:
     """Wait (up to ``within``) until the process holds a ready message: a kill then loses one."""
     deadline = time.monotonic() + within
     keys = [f"{namespace}:__acks__.{broker_id}.{q}" for q in ("events", "deliveries")]

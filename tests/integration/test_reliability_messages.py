@@ -80,7 +80,7 @@ def test_garbage_in_the_queues_is_quarantined_and_the_worker_carries_on(
         marked["data"]["links"] = "MARKER-LINK"  # a string where a list belongs
         at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         over = _over_limits(at)
-        bodies = [body for _, body in hostile_bodies(18)] + [json.dumps(e) for e in over.values()]
+        bodies = [body for _, body in hostile_bodies(90)] + [json.dumps(e) for e in over.values()]
         bodies.append(json.dumps(marked))
         for body in bodies:
             app.actors["handle_event"].send(body)

@@ -21,7 +21,7 @@ from esafety.testing import fake_app
 from tests.conftest import NOW
 
 MARKER = "ZQXMARKER"
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
@@ -165,7 +165,7 @@ def test_ids_over_the_configured_limit_name_the_limit(
         parse_event(json.dumps(body), limits)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.text(max_size=500), json_values.map(json.dumps)))
 def test_the_engine_never_raises_on_a_body_it_quarantines_instead(body: str) -> None:
     app = fake_app(NOW)
