@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import inspect
 import json
 import logging
 import time
@@ -193,10 +194,31 @@ _ARGUMENTS: dict[str, Callable[[tuple[Any, ...], dict[str, Any]], str | None]] =
 }
 
 
-def argument_problem(actor_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
-    """Why these arguments do not fit the actor's signature, or None (unknown actors pass)."""
+def argument_problem(
+    actor_name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    fn: Callable[..., Any] | None = None,
+) -> str | None:
+    """Why these arguments do not fit the actor, or None.
+
+    Our four actors get their types checked; any actor's function (``fn``) must at
+    least accept the arguments, so a wrong count fails here and not in a worker thread.
+    """
     check = _ARGUMENTS.get(actor_name)
-    return check(tuple(args), dict(kwargs)) if check else None
+    if check is not None:
+        return check(tuple(args), dict(kwargs))
+    if fn is not None:
+        signature = inspect.signature(fn)
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError:
+            bare = signature.replace(
+                parameters=[p.replace(annotation=p.empty) for p in signature.parameters.values()],
+                return_annotation=signature.empty,
+            )
+            return f"arguments do not fit {actor_name}{bare}"
+    return None
 
 
 def reason_of(exc: BaseException) -> str:
@@ -245,7 +267,9 @@ class Quarantine(Middleware):  # type: ignore[misc]
             reason = poison.get("reason", "undecodable") if isinstance(poison, dict) else "?"
             self._keep(message, raw, f"not a message for this queue: {reason}", poison=True)
             raise SkipMessage()
-        problem = argument_problem(message.actor_name, message.args, message.kwargs)
+        actor = broker.actors.get(message.actor_name)
+        fn = getattr(actor, "fn", None)
+        problem = argument_problem(message.actor_name, message.args, message.kwargs, fn)
         if problem is not None:
             self._keep(message, self._raw(broker, message), problem)
             raise SkipMessage()

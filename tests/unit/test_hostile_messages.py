@@ -8,6 +8,7 @@ real Redis with real workers: tests/integration/test_reliability_messages.py.
 from __future__ import annotations
 
 import base64
+import inspect
 import json
 import logging
 from typing import Any
@@ -36,6 +37,7 @@ from esafety.workers.settings import Settings
 from esafety.workers.store import RedisStore
 from pydantic import BaseModel, ValidationError
 
+from esafety.testing import fake_app
 from tests.conftest import NOW
 
 TIMER = json.dumps(
@@ -362,3 +364,24 @@ def test_delayed_messages_a_dead_consumer_dropped_come_back(
     assert len(broker.do_fetch("timers.DQ", 5)) == 1
     broker.consume("timers.DQ")
     assert len(broker.do_fetch("timers.DQ", 5)) == 1  # requeued and fetched again
+
+
+def test_the_argument_checks_match_the_actors_the_app_registers() -> None:
+    """If an actor's signature changes, its check in workers/middleware.py must too."""
+    app = fake_app(NOW)
+    expected = {
+        "handle_event": ["body", "line"],
+        "fire_timer": ["timer_json"],
+        "apply_command": ["command_json"],
+        "deliver": ["tag", "effect_ids"],
+    }
+    for name, params in expected.items():
+        assert list(inspect.signature(app.actors[name].fn).parameters) == params, name
+
+
+def test_any_other_actor_must_at_least_accept_the_arguments(broker: GuardedRedisBroker) -> None:
+    def other(a: int, b: int = 2) -> None:
+        return None
+
+    assert argument_problem("other", (1,), {}, other) is None
+    assert argument_problem("other", (1, 2, 3), {}, other) == "arguments do not fit other(a, b=2)"
