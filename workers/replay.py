@@ -50,6 +50,7 @@ from .replay_diff import case_row, effect_row
 __all__ = ["Replay", "ReplayStats", "same_screening"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_REGISTERS = Registers()
 
 
 def same_screening(a: Policy, b: Policy) -> bool:
@@ -108,10 +109,17 @@ class Replay:
     """One replay of archived events under one policy, on a virtual clock."""
 
     def __init__(
-        self, policy: Policy, *, recorded: Policy | None = None, full: bool = False
+        self,
+        policy: Policy,
+        *,
+        recorded: Policy | None = None,
+        full: bool = False,
+        audit: bool = False,
     ) -> None:
         self.policy = policy
         self.full = full
+        #: a what-if compares outcomes: the steps are taken without writing audit entries
+        self.audit = audit
         #: the policy whose recorded screening may stand for a new one (None: never)
         self.recorded_version = (
             recorded.version if recorded is not None and same_screening(recorded, policy) else None
@@ -181,7 +189,10 @@ class Replay:
                 case, member = None, self._member(timer.tag, timer.target)
             else:
                 case, member = self._case(timer.target, tag=timer.tag), None
-            self._apply(decide_timer(timer, self.policy, self.now, case=case, member=member))
+            decision = decide_timer(
+                timer, self.policy, self.now, case=case, member=member, audit=self.audit
+            )
+            self._apply(decision)
             self.stats.timers_fired += 1
             self._drain_commands()
 
@@ -199,7 +210,9 @@ class Replay:
             return None
         return self.members.get(member_id)
 
-    def _registers(self, children: Iterable[str]) -> Registers:
+    def _registers(self, children: tuple[str, ...]) -> Registers:
+        if not children:
+            return _NO_REGISTERS
         return Registers(
             {c: self.registers.get(c) or ChildRecord(child_id=c) for c in dict.fromkeys(children)}
         )
@@ -243,6 +256,7 @@ class Replay:
             member=self._member(tag, r.member_id),
             linked=self._case(r.linked_case),
             text_matches=matches,
+            audit=self.audit,
         )
 
     def _review(self, event: Event) -> Decision:
@@ -254,12 +268,22 @@ class Replay:
         if case.member_id and case.tag == member_tag(case.member_id):
             member = self.members.get(case.member_id)
         registers = self._registers(case.children)
-        return decide(case, event, self.policy, registers, self.now, member=member)
+        return decide(
+            case, event, self.policy, registers, self.now, member=member, audit=self.audit
+        )
 
     def _decide_inert(self, case_id: str) -> None:
         """Decide a deferred post now that something reads its case (same inputs as then)."""
         held = self.inert.pop(case_id)
-        decision = decide(None, held.event, self.policy, held.registers, held.now, text_matches=())
+        decision = decide(
+            None,
+            held.event,
+            self.policy,
+            held.registers,
+            held.now,
+            text_matches=(),
+            audit=self.audit,
+        )
         assert decision.case is not None and not decision.effects and not decision.timers
         self.cases[case_id] = decision.case
 
@@ -332,7 +356,10 @@ class Replay:
             else:
                 case = self._case(command.target, tag=command.tag)
                 member = self._member(command.tag, case.member_id if case else None)
-            self._apply(decide_command(command, self.policy, self.now, case=case, member=member))
+            decision = decide_command(
+                command, self.policy, self.now, case=case, member=member, audit=self.audit
+            )
+            self._apply(decision)
 
     # -- results ----------------------------------------------------------------------
     def case_rows(self) -> Iterator[dict[str, Any]]:

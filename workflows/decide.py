@@ -52,13 +52,15 @@ def decide(
     member: Member | None = None,
     linked: Case | None = None,
     text_matches: Sequence[Match] | None = None,
+    audit: bool = True,
 ) -> Decision:
     """The steps an event causes. An event about a case that already exists (a
     republished post, a second appeal with the same id) changes nothing.
 
     ``text_matches``, when given, stands in for screening the event's text: a replay
     passes the screening recorded in the archive for an event whose text retention
-    has erased (E4), or reuses it when the policy's screening is unchanged."""
+    has erased (E4), or reuses it when the policy's screening is unchanged. ``audit=False``
+    (a what-if replay) takes the same steps without writing their audit entries."""
     data = event.data
     b = Builder(
         policy,
@@ -68,6 +70,7 @@ def decide(
         case=case,
         member=member,
         event_time=event.time,
+        record=audit,
     )
     if isinstance(data, CaseReviewed):
         if case is None:
@@ -99,9 +102,11 @@ def decide_timer(
     *,
     case: Case | None = None,
     member: Member | None = None,
+    audit: bool = True,
 ) -> Decision:
     """A deadline fell due. Stale timers (the aggregate moved on) decide nothing."""
-    b = Builder(policy, now, ("timer", timer.timer_id), "system:timers", case=case, member=member)
+    origin = ("timer", timer.timer_id)
+    b = Builder(policy, now, origin, "system:timers", case=case, member=member, record=audit)
     if timer.kind is TimerKind.SUSPENSION_EXPIRY:
         reinstate(b, timer_id=timer.timer_id)
     else:
@@ -116,11 +121,11 @@ def decide_command(
     *,
     case: Case | None = None,
     member: Member | None = None,
+    audit: bool = True,
 ) -> Decision:
     """A change another aggregate's decision sent here through the outbox."""
-    b = Builder(
-        policy, now, ("command", command.command_id), "system:commands", case=case, member=member
-    )
+    origin = ("command", command.command_id)
+    b = Builder(policy, now, origin, "system:commands", case=case, member=member, record=audit)
     if command.kind == "overturn":
         lift(b, case_id=command.case_id)
     elif command.kind == "sanction_post" and case is not None:

@@ -58,6 +58,10 @@ class Builder:
     commands: list[Command] = field(default_factory=list)
     _chains: dict[str, _Chain] = field(default_factory=dict)
     event_time: datetime | None = None
+    #: False for a what-if replay, which compares outcomes and needs no audit trail: the
+    #: steps are taken and counted (seq) but no entry is written or hashed (heads stay "")
+    record: bool = True
+    steps: int = 0
 
     @property
     def event_id(self) -> str:
@@ -149,6 +153,12 @@ class Builder:
     ) -> None:
         """Append one audit entry to a chain (a case, or a member's history)."""
         chain = self._chain(chain_id, seq, head, from_state)
+        self.steps += 1
+        if not self.record:
+            chain.seq += 1
+            chain.head = ""
+            chain.state = to_state
+            return
         body: dict[str, Any] = {
             "case_id": chain_id,
             "seq": chain.seq + 1,
@@ -258,5 +268,5 @@ class Builder:
             effects=tuple(self.effects),
             timers=tuple(self.timers),
             commands=tuple(self.commands),
-            noop=not self.audit,
+            noop=not self.steps,
         )

@@ -77,10 +77,11 @@ def test_replay_under_the_same_policy_shows_no_difference(year) -> None:  # type
     assert result["replay"]["screening_reused"] > 0 and result["replay"]["refused"] == 0
 
 
-def test_deferring_inert_posts_changes_nothing(year) -> None:  # type: ignore[no-untyped-def]
+def test_deferring_inert_posts_and_audit_changes_nothing(year) -> None:  # type: ignore[no-untyped-def]
     app, items = year
     fast = Replay(app.policy, recorded=app.policy).run(items, until=UNTIL)
-    full = Replay(app.policy, recorded=app.policy, full=True).run(items, until=UNTIL)
+    # deciding every event, with every audit entry written and hashed, as the engine does
+    full = Replay(app.policy, recorded=app.policy, full=True, audit=True).run(items, until=UNTIL)
     assert fast.stats.inert > 0 and full.stats.inert == 0
     assert compare(Snapshot.of_replay(full), Snapshot.of_replay(fast))["summary"] == {
         "cases_changed": 0,
