@@ -23,7 +23,15 @@ from ..dlq import DeadLetters
 from ..quarantine import QuarantineBox
 from .common import fail, open_app, print_json
 
-__all__ = ["register"]
+__all__ = [
+    "dlq_list",
+    "dlq_purge",
+    "dlq_replay",
+    "quarantine_list",
+    "quarantine_replay",
+    "quarantine_show",
+    "register",
+]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object on stdout, for tools.")]
 Ids = Annotated[list[str] | None, typer.Argument(help="Entry ids (see list).")]
