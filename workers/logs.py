@@ -327,7 +327,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | N
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(number),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        logger_factory=structlog.WriteLoggerFactory(file=stream),  # one write per line
         cache_logger_on_first_use=False,
     )
     _stdlib(stream, number, renderer)
