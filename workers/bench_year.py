@@ -62,10 +62,10 @@ def _one_commit(store: RedisStore, number: int) -> None:
 def commit_baselines(messages: int = 3000) -> dict[str, float]:
     """Messages per second: one Lua commit on fakeredis, through a StubBroker actor and alone."""
     store = RedisStore(fakeredis.FakeRedis(), Keys("bench-direct"))
-    elapsed = stopwatch()
+    elapsed, cpu = stopwatch(), stopwatch(cpu=True)
     for number in range(messages):
         _one_commit(store, number)
-    direct = messages / elapsed()
+    direct, direct_cpu = messages / elapsed(), messages / cpu()
     broker = StubBroker()
     broker.emit_after("process_boot")
     stub_store = RedisStore(fakeredis.FakeRedis(), Keys("bench-stub"))
@@ -77,14 +77,19 @@ def commit_baselines(messages: int = 3000) -> dict[str, float]:
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
     worker.start()
     try:
-        elapsed = stopwatch()
+        elapsed, cpu = stopwatch(), stopwatch(cpu=True)
         for number in range(messages):
             actor.send(number)
         broker.join("bench")
-        stub = messages / elapsed()
+        stub, stub_cpu = messages / elapsed(), messages / cpu()
     finally:
         worker.stop()
-    return {"stub_broker_lua_commit_per_s": round(stub), "lua_commit_alone_per_s": round(direct)}
+    return {
+        "stub_broker_lua_commit_per_s": round(stub),
+        "lua_commit_alone_per_s": round(direct),
+        "stub_broker_lua_commit_per_cpu_s": round(stub_cpu),
+        "lua_commit_alone_per_cpu_s": round(direct_cpu),
+    }
 
 
 def measure_process(
@@ -94,19 +99,20 @@ def measure_process(
     app = build_app(Settings(redis_url=None), embedded=True, clock=VirtualClock())
     end = datetime.fromisoformat(json.loads(lines[-1])["time"].replace("Z", "+00:00"))
     until = end + timedelta(days=until_days)
-    elapsed = stopwatch()
+    elapsed, cpu = stopwatch(), stopwatch(cpu=True)
     with Processor(app) as processor:
         report = processor.run(
             lines,
             until=until,
             progress=(lambda n: progress("process", n, len(lines))) if progress else None,
         )
-    seconds = elapsed()
+    seconds, cpu_seconds = elapsed(), cpu()
     due_left = [t for t in report["timers"] if t["due"] <= until.strftime("%Y-%m-%dT%H:%M:%SZ")]
     return app, {
         "events": len(lines),
         "seconds": round(seconds, 1),
         "events_per_s": round(len(lines) / seconds),
+        "events_per_cpu_s": round(len(lines) / cpu_seconds),
         "until": until.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "accepted": report["events"]["accepted"],
         "quarantined": report["events"]["quarantined"],
@@ -129,11 +135,17 @@ def _rate(replay: Replay) -> int:
     return round(replay.stats.events / replay.stats.seconds) if replay.stats.seconds else 0
 
 
+def _cpu_rate(replay: Replay) -> int:
+    seconds = replay.stats.cpu_seconds
+    return round(replay.stats.events / seconds) if seconds else 0
+
+
 def measure_replay(items: list[ArchivedEvent], policy: Policy, new: Policy) -> dict[str, Any]:
     """Replays of the same archive: the new policy, the same policy, and deciding every event."""
     same = Replay(policy, recorded=policy).run(items)
     changed = Replay(new, recorded=policy).run(items)
-    full = Replay(new, recorded=policy, full=True).run(items)
+    # the plain loop: decide() on every event, audit entries written and hashed
+    full = Replay(new, recorded=policy, full=True, audit=True).run(items)
     diff = compare(Snapshot.of_replay(same), Snapshot.of_replay(changed))
     exact = compare(Snapshot.of_replay(full), Snapshot.of_replay(changed))["summary"]
     return {
@@ -141,6 +153,9 @@ def measure_replay(items: list[ArchivedEvent], policy: Policy, new: Policy) -> d
         "replay_new_policy_per_s": _rate(changed),
         "replay_same_policy_per_s": _rate(same),
         "replay_full_per_s": _rate(full),
+        "replay_new_policy_per_cpu_s": _cpu_rate(changed),
+        "replay_same_policy_per_cpu_s": _cpu_rate(same),
+        "replay_full_per_cpu_s": _cpu_rate(full),
         "inert_posts": changed.stats.inert,
         "screening_reused": changed.stats.screening_reused,
         "difference": diff["summary"],

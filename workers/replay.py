@@ -76,6 +76,7 @@ class ReplayStats:
     screened: int = 0
     inert: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         rate = self.events / self.seconds if self.seconds else 0.0
@@ -93,6 +94,9 @@ class ReplayStats:
             "inert_posts": self.inert,
             "seconds": round(self.seconds, 3),
             "events_per_second": round(rate),
+            "events_per_cpu_second": round(self.events / self.cpu_seconds)
+            if self.cpu_seconds
+            else 0,
         }
 
 
@@ -138,7 +142,7 @@ class Replay:
     # -- the loop -----------------------------------------------------------------
     def run(self, items: Iterable[ArchivedEvent], *, until: datetime | None = None) -> Replay:
         """Replay ``items`` in order; ``until`` moves the clock on after the last one."""
-        elapsed = stopwatch()
+        elapsed, cpu = stopwatch(), stopwatch(cpu=True)
         for item in items:
             self.stats.events += 1
             self.step(item)
@@ -146,6 +150,7 @@ class Replay:
             self.fire_due(until)
             self._advance(until)
         self.stats.seconds += elapsed()
+        self.stats.cpu_seconds += cpu()
         return self
 
     def step(self, item: ArchivedEvent) -> None:

@@ -40,7 +40,11 @@ class Route:
 def route(event: Event) -> Route:
     data = event.data
     if isinstance(data, PostSubmitted):
-        children = tuple(dict.fromkeys(c for m in data.media for c in m.depicts_children))
+        children = (
+            tuple(dict.fromkeys(c for m in data.media for c in m.depicts_children))
+            if data.media
+            else ()
+        )
         return Route(
             f"post:{data.post_id}", member_tag(data.member_id), data.member_id, children=children
         )
