@@ -22,7 +22,7 @@ from ..ids import RuleId
 from ..policy import Policy
 from ..registers import ChildRecord, Registers
 from . import screen
-from .match import Confidence
+from .match import Confidence, Match
 from .spam import post_digest, recent_digests, remember_post
 
 __all__ = ["RuleScore", "Sample", "Scores", "evaluate", "read_samples"]
@@ -142,7 +142,11 @@ def _at(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def _flagged(sample: Sample, policy: Policy, history: dict[str, tuple[tuple[str, str], ...]]):  # type: ignore[no-untyped-def]
+_History = dict[str, tuple[tuple[str, str], ...]]
+
+
+def _flagged(sample: Sample, policy: Policy, history: _History) -> list[Match]:
+    """Screen one sample as the engine would, with its author's recent posts."""
     recent = history.get(sample.member, ()) if sample.member else ()
     digests = recent_digests(recent, _at(sample.time), policy)
     matches = screen(
