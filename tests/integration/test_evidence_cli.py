@@ -82,11 +82,9 @@ def test_read_commands_hold_no_content(env: dict[str, Any]) -> None:
     members = sorted({c["member_id"] for c in json.loads(listed.stdout)["cases"] if c["member_id"]})
     assert "allegation:am-1" in cases and "m-mark" in members
     commands = [["cases"], ["cases", "--json"], ["audit", "verify"], ["audit", "export"]]
-    commands += [["timeline", case_id] for case_id in cases]  # what a lead reads, every case
     for case_id in [c for c in cases if c.endswith(("m-1", "m-2", "m-3"))]:  # the markers
-        commands += [["case", case_id], ["timeline", case_id, "--json"]]
-    for member_id in ("m-mark", "mem-bob"):
-        commands += [["member", member_id], ["member", member_id, "--json"]]
+        commands += [["case", case_id], ["timeline", case_id], ["timeline", case_id, "--json"]]
+    commands += [["member", "m-mark"], ["member", "m-mark", "--json"]]
     for command in commands:
         result = cli(env, *command)
         assert result.exit_code == 0, (command, result.output)
