@@ -10,6 +10,7 @@ ScaledObject, a PodDisruptionBudget, probes and a scrape target.
 from __future__ import annotations
 
 import configparser
+import functools
 import json
 import re
 import shlex
@@ -33,6 +34,11 @@ DEPLOY = ROOT / "deploy"
 IMAGE_ENTRYPOINT = ["esafety"]
 
 
+@functools.cache
+def _cli() -> Command:
+    return typer.main.get_command(build_cli())
+
+
 def _is_group(command: Command) -> bool:
     return bool(getattr(command, "commands", None))
 
@@ -40,7 +46,7 @@ def _is_group(command: Command) -> bool:
 def _resolve(argv: list[str]) -> tuple[Command, list[str], list[str]]:
     """The command ``argv`` names, its path, and the arguments left for it."""
     assert Path(argv[0]).name == "esafety", argv
-    command: Command = typer.main.get_command(build_cli())
+    command: Command = _cli()
     path, rest = ["esafety"], argv[1:]
     while _is_group(command) and rest and not rest[0].startswith("-"):
         sub = command.commands.get(rest[0])
