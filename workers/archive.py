@@ -167,9 +167,7 @@ def _in_window(event: Event, start: datetime | None, end: datetime | None) -> bo
     return (start is None or event.time >= start) and (end is None or event.time <= end)
 
 
-def _decode(
-    entry: dict[str, Any], texts: bytes | None
-) -> ArchivedEvent:
+def _decode(entry: dict[str, Any], texts: bytes | None) -> ArchivedEvent:
     envelope = entry["envelope"]
     stored = json.loads(texts) if texts else None
     kept = _merge(envelope, stored)
