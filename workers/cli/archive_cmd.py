@@ -3,31 +3,17 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ..archive import export_lines, read_archive
-from .common import fail, open_app
+from .common import open_app, parse_time
 
-__all__ = ["archive_app", "export", "parse_time", "register"]
+__all__ = ["archive_app", "export", "register"]
 
 archive_app = typer.Typer(help="The archive of accepted events.", no_args_is_help=True)
-
-
-def parse_time(value: str | None, option: str) -> datetime | None:
-    """An RFC 3339 option value with a timezone, or a usage error naming the option."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"{option} {value!r} is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)", 2)
-    if moment.tzinfo is None:
-        fail(f"{option} needs a timezone (e.g. ...Z)", 2)
-    return moment
 
 
 @archive_app.command()

@@ -11,7 +11,6 @@ warning, when nothing is pinned, since whoever can rewrite Redis can also add a 
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +22,7 @@ from ..audit_verify import Report, verify_records
 from ..settings import Settings
 from ..signing import generate_key_file, load_public_keys, public_pem
 from ..store import RedisStore
-from .common import fail, open_app, print_json, settings
+from .common import fail, open_app, parse_time, print_json, settings
 
 __all__ = ["export", "keygen", "pinned_keys", "register", "verify"]
 
@@ -82,18 +81,6 @@ def _report(report: Report, json_out: bool) -> None:
         raise typer.Exit(1)
 
 
-def _since(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"--since {value!r} is not an RFC 3339 time (e.g. 2026-11-01T00:00:00Z)", 2)
-    if moment.tzinfo is None:
-        fail("--since needs a timezone (e.g. ...Z)", 2)
-    return moment
-
-
 def verify(
     case: Annotated[str | None, typer.Option("--case", help="Only this chain.")] = None,
     file: Annotated[
@@ -137,7 +124,7 @@ def export(
     public_key: KeyOpt = None,
 ) -> None:
     """Write chains, signed heads and public keys as JSONL on stdout, for archiving."""
-    moment = _since(since)
+    moment = parse_time(since, "--since")
     app = open_app(quiet=True)
     records = read_store(app.store, case)
     keys = _export_keys(app.store, pinned_keys(app.settings, public_key))

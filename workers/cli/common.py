@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from typing import Any, NoReturn
 
 import typer
@@ -12,7 +13,7 @@ from ..app import App, build_app
 from ..logs import configure_logging
 from ..settings import Settings
 
-__all__ = ["fail", "open_app", "print_json", "settings"]
+__all__ = ["fail", "open_app", "parse_time", "print_json", "settings"]
 
 
 def settings() -> Settings:
@@ -35,3 +36,16 @@ def open_app(*, need_store: bool = True, quiet: bool = False) -> App:
     if need_store and current.embedded:
         fail("this command reads the shared store: set ESAFETY_REDIS_URL (redis://host:6379/0)", 2)
     return build_app(current)
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """An RFC 3339 option value with a timezone, or a usage error naming the option."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option} {value!r} is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)", 2)
+    if moment.tzinfo is None:
+        fail(f"{option} needs a timezone (e.g. ...Z)", 2)
+    return moment

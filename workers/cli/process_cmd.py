@@ -18,7 +18,7 @@ from ..app import App, build_app
 from ..logs import configure_logging
 from ..process import Processor
 from ..settings import Settings
-from .common import fail, print_json
+from .common import fail, parse_time, print_json
 from .read_cmd import print_timeline
 
 __all__ = [
@@ -30,18 +30,6 @@ __all__ = [
 ]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def _until(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"--until {value!r} is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)", 2)
-    if moment.tzinfo is None:
-        fail("--until needs a timezone (e.g. ...Z)", 2)
-    return moment
 
 
 def run_file(
@@ -117,7 +105,9 @@ def process(
 ) -> None:
     """Run events through publish, queue, worker and store (embedded), then report."""
     show = sys.stderr.isatty() if progress is None else progress
-    _, report = run_file(file, policy=policy, until=_until(until), progress=show, verbose=verbose)
+    _, report = run_file(
+        file, policy=policy, until=parse_time(until, "--until"), progress=show, verbose=verbose
+    )
     if json_out:
         print_json(report)
     else:

@@ -19,8 +19,7 @@ from ..archive import ArchivedEvent, read_archive, read_jsonl
 from ..replay import Replay
 from ..replay_diff import Snapshot, compare
 from ..report import store_policy_version
-from .archive_cmd import parse_time
-from .common import fail, open_app, print_json, settings
+from .common import fail, open_app, parse_time, print_json, settings
 
 __all__ = ["bench_process", "bench_replay", "register", "register_bench", "replay", "what_if"]
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 from typing import Annotated
 
 import typer
 
 from ..simulate import simulate as generate
-from .common import fail
+from .common import parse_time
 
 __all__ = ["register", "simulate"]
 
@@ -24,14 +23,7 @@ def simulate(
     ] = None,
 ) -> None:
     """Write a realistic, synthetic year of events (no real-looking personal data)."""
-    begin = None
-    if start is not None:
-        try:
-            begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
-        except ValueError:
-            fail(f"--start {start!r} is not an RFC 3339 time", 2)
-        if begin.tzinfo is None:
-            fail("--start needs a timezone (e.g. ...Z)", 2)
+    begin = parse_time(start, "--start")
     out = sys.stdout
     for event in generate(members, days, seed, start=begin):
         out.write(json.dumps(event, separators=(",", ":")) + "\n")
