@@ -20,8 +20,15 @@
 
 local plan = cjson.decode(ARGV[1])
 
+-- One MGET reads the idempotency record and every checked aggregate.
+local reads = {}
+for i, check in ipairs(plan.checks) do reads[i] = check[1] end
+if plan.seen ~= "" then reads[#reads + 1] = plan.seen end
+local values = {}
+if #reads > 0 then values = redis.call("MGET", unpack(reads)) end
+
 if plan.seen ~= "" then
-    local previous = redis.call("GET", plan.seen)
+    local previous = values[#reads]
     if previous then
         for _, op in ipairs(plan.dup_hincrs) do
             redis.call("HINCRBY", op[1], op[2], op[3])
@@ -30,8 +37,8 @@ if plan.seen ~= "" then
     end
 end
 
-for _, check in ipairs(plan.checks) do
-    local current = redis.call("GET", check[1])
+for i, check in ipairs(plan.checks) do
+    local current = values[i]
     local version = 0
     if current then
         version = cjson.decode(current)["version"] or 0
@@ -58,7 +65,14 @@ local function grouped(command, ops)
     for _, key in ipairs(order) do redis.call(command, key, unpack(args[key])) end
 end
 
-for _, op in ipairs(plan.sets) do redis.call("SET", op[1], op[2]) end
+if #plan.sets > 0 then
+    local pairs_ = {}
+    for _, op in ipairs(plan.sets) do
+        pairs_[#pairs_ + 1] = op[1]
+        pairs_[#pairs_ + 1] = op[2]
+    end
+    redis.call("MSET", unpack(pairs_))
+end
 for _, op in ipairs(plan.xadds) do redis.call("XADD", op[1], "*", "e", op[2]) end
 grouped("HSET", plan.hsets)
 grouped("SADD", plan.sadds)
