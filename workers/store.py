@@ -103,14 +103,13 @@ class RedisStore:
         children: tuple[str, ...],
     ) -> Loaded:
         linked_tag = self.tag_of(linked_case) if linked_case else None
-        pipe = self.client.pipeline(transaction=False)
-        none = f"{self.keys.prefix}:-"  # a key never written, under the prefix (ACL patterns)
-        pipe.get(self.keys.case(tag, case_id) if case_id else none)
-        pipe.get(self.keys.member(tag, member_id) if member_id else none)
-        pipe.get(self.keys.case(linked_tag, linked_case) if linked_tag and linked_case else none)
-        for child in children:
-            pipe.get(self.keys.register(f"c:{child}"))
-        raw = pipe.execute()
+        wanted = [
+            self.keys.case(tag, case_id) if case_id else None,
+            self.keys.member(tag, member_id) if member_id else None,
+            self.keys.case(linked_tag, linked_case) if linked_tag and linked_case else None,
+            *(self.keys.register(f"c:{child}") for child in children),
+        ]
+        raw = self._get_all(wanted)
         records = {c: self._child(c, r) for c, r in zip(children, raw[3:], strict=True)}
         return Loaded(
             tag=tag,
@@ -119,6 +118,17 @@ class RedisStore:
             linked=Case.model_validate_json(raw[2]) if raw[2] else None,
             registers=Registers(records),
         )
+
+    def _get_all(self, wanted: list[str | None]) -> list[bytes | None]:
+        """GET each key in one pipeline; None where there is no key to read (no round trip)."""
+        present = [key for key in wanted if key is not None]
+        if not present:
+            return [None] * len(wanted)
+        pipe = self.client.pipeline(transaction=False)
+        for key in present:
+            pipe.get(key)
+        values = iter(pipe.execute())
+        return [next(values) if key is not None else None for key in wanted]
 
     @staticmethod
     def _child(child_id: str, raw: bytes | None) -> ChildRecord:
