@@ -25,7 +25,7 @@ from ..workflows.decide import decide, decide_command, decide_register, decide_t
 from ..workflows.ids import TimerKind
 from ..workflows.model import Case, Command, Decision, Timer, member_tag
 from ..workflows.policy import Policy
-from ..workflows.routing import route
+from ..workflows.routing import Route, route
 from ..workflows.steps import iso
 from .archive import archive_ops
 from .clock import Clock
@@ -150,8 +150,7 @@ class Engine:
         log.warning("event.quarantined", event_id=event_id, reason=error, line=line)
         return "quarantined"
 
-    def _load_for(self, event: Event) -> Loaded:
-        r = route(event)
+    def _load_for(self, event: Event, r: Route) -> Loaded:
         tag = r.tag or (self.store.tag_of(r.case_id) if r.case_id else None)
         if tag is None:
             raise CaseNotFound(r.case_id or "?")
@@ -181,7 +180,7 @@ class Engine:
         r = route(event)
         if r.register_child is not None:
             return self._register(event, r.register_child)
-        loaded = self._load_for(event)
+        loaded = self._load_for(event, r)
         decision = decide(
             loaded.case,
             event,
