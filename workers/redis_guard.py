@@ -23,6 +23,12 @@ never run. A consumer whose delay queue died with its connection drops the delay
 messages it held the same way. So the broker remembers which ids it fetched and has
 not yet acknowledged, and after a consumer (re)starts or a fetch fails it requeues
 the ids in its unacknowledged set that nobody here holds (all of a delay queue's).
+
+And it hands back what a clean stop leaves behind. dramatiq's Redis consumer
+fetches a batch into memory and passes it on one message at a time; when the
+worker stops, the rest of that batch is in this process's unacknowledged set and
+nothing requeues it (dramatiq's maintenance only requeues a *dead* process's set,
+a heartbeat timeout later). The consumer here requeues its unread batch on close.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import Any
 import redis
 import structlog
 from dramatiq import Message
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import q_name
 
 from .middleware import POISON, message_problem
@@ -57,6 +63,20 @@ def _decode(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
     return (fields, None) if isinstance(fields, dict) else (None, "not a JSON object")
 
 
+class _HandingBackConsumer(_RedisConsumer):  # type: ignore[misc]
+    """dramatiq's Redis consumer, which requeues its unread prefetched batch on close."""
+
+    def close(self) -> None:
+        cache: list[bytes | None] = self.message_cache
+        unread = [data for data in cache if data is not None]
+        cache.clear()
+        ids = [Message.decode(data).options["redis_message_id"] for data in unread]
+        if ids:
+            log.info("guard.handed_back", queue=self.queue_name, count=len(ids))
+            self.broker.do_requeue(self.queue_name, *ids)
+        super().close()
+
+
 class GuardedRedisBroker(RedisBroker):  # type: ignore[misc]
     """A ``RedisBroker`` whose fetch turns bad bytes into poison messages for quarantine
     and reclaims unacknowledged messages that a lost connection stranded."""
@@ -66,6 +86,10 @@ class GuardedRedisBroker(RedisBroker):  # type: ignore[misc]
         self._lock = threading.Lock()
         self._held: dict[str, set[str]] = {}
         self._stranded: set[str] = set()
+
+    @property
+    def consumer_class(self) -> type[_RedisConsumer]:
+        return _HandingBackConsumer
 
     # -- what this process holds ------------------------------------------------------
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:

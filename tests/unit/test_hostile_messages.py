@@ -385,3 +385,20 @@ def test_any_other_actor_must_at_least_accept_the_arguments(broker: GuardedRedis
 
     assert argument_problem("other", (1,), {}, other) is None
     assert argument_problem("other", (1, 2, 3), {}, other) == "arguments do not fit other(a, b=2)"
+
+
+def test_a_stopped_consumer_hands_back_the_batch_it_had_not_read(
+    broker: GuardedRedisBroker, client: fakeredis.FakeRedis
+) -> None:
+    """dramatiq leaves the unread rest of a prefetched batch in our unacked set on stop."""
+    for n in range(5):
+        broker.actors["handle_event"].send(f"{n}")
+    consumer = broker.consume("events", prefetch=4)
+    first = next(consumer)
+    acks = f"ns:__acks__.{broker.broker_id}.events"
+    assert client.scard(acks) == 4 and client.llen("ns:events") == 1
+    consumer.ack(first)
+    consumer.close()
+    assert client.scard(acks) == 0
+    assert client.llen("ns:events") == 4
+    assert client.hlen("ns:events.msgs") == 4
