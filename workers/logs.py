@@ -90,6 +90,11 @@ _EMBEDDED = re.compile(
     + ")",
     re.IGNORECASE,
 )
+# a date, or a run of digits longer than any E.164 number (15): an id or a hash, such
+# as the all-zero ``prev_hash`` of a chain's first entry, not a phone number
+_NOT_A_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{16,}")
+# a phone number needs nine digits in one run of digits and separators
+_DIGIT_RUN = re.compile(r"[\d ()\-.+]{9,}")
 _NO_DIGITS = str.maketrans("", "", "0123456789")
 _SAFE_MESSAGES = (EsafetyError, OSError, TimeoutError)
 _SAFE_MODULES = ("redis.", "dramatiq.", "esafety.")
@@ -101,15 +106,25 @@ def _digest(value: Any) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()[:16]
 
 
+_KEY_VERDICTS: dict[str, bool] = {}
+
+
 def _is_content_key(key: Any) -> bool:
-    name = str(key).lower()
-    return name in _CONTENT_KEYS or name.endswith(_CONTENT_SUFFIXES)
+    """Whether a field name can carry content; remembered, since lines reuse few names."""
+    name = str(key)
+    verdict = _KEY_VERDICTS.get(name)
+    if verdict is None:
+        lower = name.lower()
+        verdict = lower in _CONTENT_KEYS or lower.endswith(_CONTENT_SUFFIXES)
+        if len(_KEY_VERDICTS) < 10_000:  # bounded: names chosen by hostile input stop here
+            _KEY_VERDICTS[name] = verdict
+    return verdict
 
 
 def _phone(match: re.Match[str]) -> str:
     found = match.group()
     digits = sum(c.isdigit() for c in found)
-    if digits < 9 or re.fullmatch(r"\d{4}-\d{2}-\d{2}", found):
+    if digits < 9 or _NOT_A_PHONE.fullmatch(found):
         return found
     return "[phone]"
 
@@ -126,7 +141,7 @@ def redact_text(value: str) -> str:
         value = _EMBEDDED.sub(lambda m: f"{m['key']}'[redacted {_digest(m['value'])}]'", value)
     if "@" in value:
         value = _EMAIL.sub("[email]", value)
-    if len(value) - len(value.translate(_NO_DIGITS)) < 9:
+    if len(value) - len(value.translate(_NO_DIGITS)) < 9 or not _DIGIT_RUN.search(value):
         return value
     return _PHONE.sub(_phone, value)
 
@@ -190,9 +205,14 @@ def _scalar(value: Any) -> Any:
 
 def redact_value(value: Any, depth: int = 0) -> Any:
     """Redact any value: containers recursively, objects as their fields or a hash."""
+    kind = type(value)
+    if kind is str:  # the common cases first: most of a line is short strings and numbers
+        return redact_text(value)
+    if kind is int or kind is float or kind is bool or value is None:
+        return value
     if depth > _MAX_DEPTH:
         return "[redacted:deep]"
-    if isinstance(value, bool | int | float) or value is None:
+    if isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
         return redact_text(value)

@@ -161,3 +161,27 @@ def test_format_exception_walks_the_chain() -> None:
         text = format_exception(exc)
     assert text.startswith("Traceback") and "ValueError: [message redacted" in text
     assert leaks(text) == []
+
+
+def test_hashes_and_long_ids_are_not_phone_numbers() -> None:
+    """The first entry of every chain has an all-zero prev_hash: it must log as it is."""
+    genesis = "0" * 64
+    assert redact_text(genesis) == genesis
+    assert redact_value({"prev_hash": genesis, "id": "1234567890123456"})["prev_hash"] == genesis
+    assert redact_text("2026-01-29T22:40:23.123456Z") == "2026-01-29T22:40:23.123456Z"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "call 07700 900123",
+        "ring 07700900123 or 07700 900456",
+        "numbers: 07700 900123 07700 900456",
+        "+44 (0)20 7946 0958",
+        "07700-900-123",
+    ],
+)
+def test_phone_numbers_are_still_scrubbed(text: str) -> None:
+    out = redact_text(text)
+    assert "[phone]" in out
+    assert "900" not in out and "7946" not in out
