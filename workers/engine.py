@@ -201,7 +201,7 @@ class Engine:
 
     def _archived(self, event: Event, decision: Decision | None) -> dict[str, list[list[Any]]]:
         """The event archive's writes (issue 10), in the same commit as the decision."""
-        return archive_ops(self.store.keys.prefix, event, decision, self.policy.version)
+        return archive_ops(self.store.keys.prefix, event, decision, self.policy.stamp)
 
     def _register(self, event: Event, child_id: str) -> CommitResult:
         tag = f"c:{child_id}"

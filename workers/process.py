@@ -38,7 +38,7 @@ class Processor:
         self.broker: StubBroker = app.broker
         self.clock: VirtualClock = app.clock
         self.worker = app.worker(threads=1)
-        app.store.client.set(f"{app.store.keys.prefix}:policy_version", app.policy.version)
+        app.store.client.set(f"{app.store.keys.prefix}:policy_version", app.policy.stamp)
         # When the next timer can fall due, so ``fire_due`` asks the store only then: a hint
         # kept from the commits' decisions; the store's timer index stays the truth.
         self._due_hint: list[int] = [

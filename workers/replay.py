@@ -126,7 +126,7 @@ class Replay:
         self.audit = audit
         #: the policy whose recorded screening may stand for a new one (None: never)
         self.recorded_version = (
-            recorded.version if recorded is not None and same_screening(recorded, policy) else None
+            recorded.stamp if recorded is not None and same_screening(recorded, policy) else None
         )
         self.now = _EPOCH
         self.cases: dict[str, Case] = {}

@@ -50,7 +50,7 @@ class Snapshot:
     def of_replay(cls, replay: Any) -> Snapshot:
         """What a :class:`~esafety.workers.replay.Replay` gives."""
         return cls(
-            replay.policy.version,
+            replay.policy.stamp,
             {row["case_id"]: row for row in replay.case_rows()},
             {row["member_id"]: row for row in replay.member_rows()},
             {row["effect_id"]: row for row in replay.effect_rows()},

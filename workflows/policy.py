@@ -7,8 +7,10 @@ records ``version`` so an old decision can be traced to the rules that made it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -167,6 +169,27 @@ class Policy(_Strict):
     waived: dict[Clause, str] = {}
     # contents of the data files named above (lexicons, link lists), filled by the loader
     files: dict[str, str] = {}
+
+    @cached_property
+    def stamp(self) -> str:
+        """The policy version every decision records: ``version+digest``.
+
+        The declared ``version`` alone cannot trace a decision to its rules: a charity
+        may extend a word list (a data file beside the policy) and forget to bump it.
+        The digest covers everything that decides (rules, thresholds, deadlines and the
+        contents of every data file), so two decisions that cite the same stamp were
+        made by the same rules, and ``esafety policy check FILE`` prints the stamp of a
+        file to compare with the audit.
+        """
+        body = self.model_dump_json(exclude={"version", "title"})
+        return f"{self.version}+{hashlib.sha256(body.encode('utf-8')).hexdigest()[:12]}"
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Policy:
+        """A copy whose compiled parts (screener, stamp) are computed again, not inherited."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name in ("screener", "compiled", "stamp"):
+            copy.__dict__.pop(name, None)
+        return copy
 
     @cached_property
     def screener(self) -> Screener:

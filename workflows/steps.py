@@ -174,7 +174,7 @@ class Builder:
                 {"effect_id": e.effect_id, "kind": e.kind.value, "recipient": e.recipient}
                 for e in effects
             ],
-            "policy_version": self.policy.version,
+            "policy_version": self.policy.stamp,
             "detail": detail or {},
             "prev_hash": chain.head,
         }

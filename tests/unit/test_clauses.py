@@ -257,8 +257,9 @@ def test_e5_secrets_in_settings_are_not_printed() -> None:
 def test_e6_every_entry_records_the_policy_version() -> None:
     report, app = run([post("p1", "m1", "shit")])
     versions = {e.policy_version for _, chain in app.store.iter_audit() for e in chain}
-    assert versions == {app.policy.version}
-    assert report["policy_version"] == app.policy.version
+    assert versions == {app.policy.stamp}
+    assert report["policy_version"] == app.policy.stamp
+    assert app.policy.stamp.startswith(f"{app.policy.version}+")
 
 
 def test_e7_safest_outcome_wins_when_rules_disagree() -> None:

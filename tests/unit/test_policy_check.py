@@ -102,3 +102,32 @@ def test_waiving_an_unknown_clause_is_a_schema_error(tmp_path: Path, waived_bad:
     text = DEFAULT.read_text("utf-8") + f"{waived_bad}\n"
     policy, problems = check_policy(text, base=DEFAULT.parent)
     assert policy is None and problems[0].line is not None
+
+
+def test_the_stamp_changes_with_a_word_list_even_when_the_version_does_not(
+    tmp_path: Path,
+) -> None:
+    """E6: a decision cites ``version+digest``; an edited lexicon under the same version
+    gets a new stamp, so the audit still tells which rules decided."""
+    shipped = load_policy()
+    again = load_policy()
+    assert shipped.stamp == again.stamp and shipped.stamp.startswith(f"{shipped.version}+")
+    ref = next(r for entry in shipped.rules.values() for r in entry.lexicon)
+    policy_file = _write(tmp_path, DEFAULT.read_text("utf-8"))
+    lexicon = tmp_path / ref
+    lexicon.parent.mkdir(parents=True, exist_ok=True)
+    lexicon.write_text(shipped.files[ref] + "\nzzyzxword\n", "utf-8")
+    edited = load_policy(policy_file)
+    assert edited.version == shipped.version
+    assert edited.stamp != shipped.stamp
+    result = CliRunner().invoke(build_cli(), ["policy", "check", str(policy_file), "--json"])
+    assert json.loads(result.stdout)["stamp"] == edited.stamp
+
+
+def test_a_copy_with_other_rules_gets_its_own_stamp() -> None:
+    shipped = load_policy()
+    _ = shipped.stamp
+    stricter = shipped.sanctions.model_copy(update={"warnings_for_removal": 3})
+    changed = shipped.model_copy(update={"sanctions": stricter})
+    assert changed.version == shipped.version
+    assert changed.stamp != shipped.stamp

@@ -137,7 +137,7 @@ def test_every_step_writes_one_audit_entry_in_order(embedded_app) -> None:  # ty
     ]
     assert [e.seq for e in entries] == [1, 2, 3]
     assert entries[1].prev_hash == entries[0].hash
-    assert all(e.policy_version == embedded_app.policy.version for e in entries)
+    assert all(e.policy_version == embedded_app.policy.stamp for e in entries)
 
 
 def test_cli_process_json(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def year() -> tuple[App, list[ArchivedEvent]]:
 def test_replay_under_the_same_policy_shows_no_difference(year) -> None:  # type: ignore[no-untyped-def]
     app, items = year
     assert len(items) > 500
-    happened = Snapshot.of_store(app.store, app.policy.version)
+    happened = Snapshot.of_store(app.store, app.policy.stamp)
     result = what_if(items, app.policy, app.policy, until=UNTIL, happened=happened)
     assert result["summary"] == {
         "cases_changed": 0,
@@ -141,7 +141,9 @@ def test_three_warnings_lists_exactly_the_members_whose_status_changes() -> None
     expected = {m for m, t in breaches.items() if _ladder(t, 2, UNTIL) != _ladder(t, 3, UNTIL)}
     assert expected, "the simulated half year must hold members the change affects"
     assert changed == expected
-    assert result["policies"] == {"before": policy.version, "after": "test-three-warnings"}
+    after = _three_warnings(policy).stamp
+    assert result["policies"] == {"before": policy.stamp, "after": after}
+    assert after.startswith("test-three-warnings+")
     kinds = result["effects_by_kind"]["removal_notice"]
     assert kinds["after"] < kinds["before"]
 
@@ -166,7 +168,7 @@ def test_erased_text_replays_with_its_recorded_screening() -> None:
     items = list(read_archive(app.store.client, prefix))
     assert [i.erased for i in items] == [True, False, True]
     assert items[0].event.data.text == "" and items[0].screening  # type: ignore[union-attr]
-    happened = Snapshot.of_store(app.store, app.policy.version)
+    happened = Snapshot.of_store(app.store, app.policy.stamp)
     result = what_if(items, app.policy, app.policy, happened=happened)
     assert result["summary"]["members_changed"] == 0 and result["summary"]["cases_changed"] == 0
     assert result["replay"]["erased_replayed_with_recorded_screening"] == 2

@@ -72,7 +72,7 @@ def eval_command(
             fail(f"{path}: {exc}", 2)
         results[path.name] = evaluate(samples, chosen)
     if json_out:
-        print_json({name: s.as_dict() for name, s in results.items()} | {"policy": chosen.version})
+        print_json({name: s.as_dict() for name, s in results.items()} | {"policy": chosen.stamp})
         return
     console = Console()
     for name, scores in results.items():

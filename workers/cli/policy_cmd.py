@@ -34,6 +34,7 @@ def check(file: FileArg, json_out: JsonOpt = False) -> None:
                 "file": str(file),
                 "ok": not problems,
                 "version": policy.version if policy else None,
+                "stamp": policy.stamp if policy else None,
                 "problems": [{"line": p.line, "message": p.message} for p in problems],
                 "clauses": {str(c): w for c, w in covered_clauses(policy).items()}
                 if policy
@@ -47,7 +48,7 @@ def check(file: FileArg, json_out: JsonOpt = False) -> None:
             typer.echo(f"{where}: {problem.message}", err=True)
         if policy is not None and not problems:
             typer.echo(
-                f"{file}: policy {policy.version} is fine: {len(policy.rules)} rules, "
+                f"{file}: policy {policy.stamp} is fine: {len(policy.rules)} rules, "
                 f"{len(policy.waived)} clauses waived"
             )
     if problems:
@@ -67,9 +68,9 @@ def diff(old: FileArg, new: FileArg, json_out: JsonOpt = False) -> None:
     before, after = _load(old), _load(new)
     lines = diff_policies(before, after)
     if json_out:
-        print_json({"old": before.version, "new": after.version, "changes": lines})
+        print_json({"old": before.stamp, "new": after.stamp, "changes": lines})
         return
-    typer.echo(f"policy {before.version} -> {after.version}: {len(lines)} change(s)")
+    typer.echo(f"policy {before.stamp} -> {after.stamp}: {len(lines)} change(s)")
     for line in lines:
         typer.echo(f"  {line}")
 
