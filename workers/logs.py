@@ -93,8 +93,8 @@ _EMBEDDED = re.compile(
 # a date, or a run of digits longer than any E.164 number (15): an id or a hash, such
 # as the all-zero ``prev_hash`` of a chain's first entry, not a phone number
 _NOT_A_PHONE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{16,}")
-# a phone number needs nine digits in one run of digits and separators
-_DIGIT_RUN = re.compile(r"[\d ()\-.+]{9,}")
+# a phone number needs nine digits in one run of digits and separators (a date has eight)
+_DIGIT_RUN = re.compile(r"\d(?:[ ()\-.+]*\d){8}")
 _NO_DIGITS = str.maketrans("", "", "0123456789")
 _SAFE_MESSAGES = (EsafetyError, OSError, TimeoutError)
 _SAFE_MODULES = ("redis.", "dramatiq.", "esafety.")
