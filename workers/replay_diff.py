@@ -12,19 +12,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..workflows.model import Case, Effect
+from .report import case_row as report_case_row
 
 __all__ = ["Snapshot", "case_row", "compare", "effect_row"]
 
 
+#: what a comparison looks at in a case: the outcome, not the bookkeeping (version, links)
+_COMPARED = ("case_id", "kind", "state", "outcome", "rules", "member_id")
+
+
 def case_row(case: Case) -> dict[str, Any]:
-    return {
-        "case_id": case.case_id,
-        "kind": case.kind.value,
-        "state": case.state.value,
-        "outcome": case.outcome.value,
-        "rules": list(case.rules),
-        "member_id": case.member_id,
-    }
+    """The report's row for a case (report.py), cut to what a comparison looks at."""
+    row = report_case_row(case)
+    return {name: row[name] for name in _COMPARED}
 
 
 def effect_row(effect: Effect) -> dict[str, Any]:
