@@ -1,10 +1,11 @@
 """``bench process`` and ``bench replay``: a simulated year, embedded and replayed, with baselines.
 
 Why these baselines: ``process`` runs every event through dramatiq's StubBroker, an
-in-process worker and the store's Lua commit on fakeredis, so its floor is one
-dramatiq message and one Lua commit per event; both are measured in the same run
-(``stub``: a StubBroker actor doing one small commit per message; ``direct``: the
-same commit in a plain loop), so a slow machine shows in the baseline too. A
+in-process worker and the store's commit on fakeredis, so its floor is one dramatiq
+message and one commit per event; both are measured in the same run (``stub``: a
+StubBroker actor doing one small commit per message; ``direct``: the same commit in a
+plain loop), so a slow machine shows in the baseline too: with the Lua script (issue
+10's baseline) and with the Python commit ``process`` uses on fakeredis. A
 replay needs no store: it is measured beside the replay that decides every event
 (``full``) and beside ``process`` itself.
 """
@@ -30,7 +31,7 @@ from .replay import Replay
 from .replay_diff import Snapshot, compare
 from .settings import Settings
 from .simulate import simulate
-from .store import RedisStore
+from .store import Applier, RedisStore
 
 __all__ = [
     "archive_of",
@@ -59,16 +60,16 @@ def _one_commit(store: RedisStore, number: int) -> None:
     store.commit(plan, [])
 
 
-def commit_baselines(messages: int = 3000) -> dict[str, float]:
-    """Messages per second: one Lua commit on fakeredis, through a StubBroker actor and alone."""
-    store = RedisStore(fakeredis.FakeRedis(), Keys("bench-direct"))
+def _baseline(applier: Applier, messages: int) -> tuple[float, float, float, float]:
+    """Messages per second (wall, CPU): one commit through a StubBroker actor, and alone."""
+    store = RedisStore(fakeredis.FakeRedis(), Keys(f"bench-direct-{applier}"), applier=applier)
     elapsed, cpu = stopwatch(), stopwatch(cpu=True)
     for number in range(messages):
         _one_commit(store, number)
     direct, direct_cpu = messages / elapsed(), messages / cpu()
     broker = StubBroker()
     broker.emit_after("process_boot")
-    stub_store = RedisStore(fakeredis.FakeRedis(), Keys("bench-stub"))
+    stub_store = RedisStore(fakeredis.FakeRedis(), Keys(f"bench-stub-{applier}"), applier=applier)
 
     def commit(number: int) -> None:
         _one_commit(stub_store, number)
@@ -84,12 +85,23 @@ def commit_baselines(messages: int = 3000) -> dict[str, float]:
         stub, stub_cpu = messages / elapsed(), messages / cpu()
     finally:
         worker.stop()
-    return {
-        "stub_broker_lua_commit_per_s": round(stub),
-        "lua_commit_alone_per_s": round(direct),
-        "stub_broker_lua_commit_per_cpu_s": round(stub_cpu),
-        "lua_commit_alone_per_cpu_s": round(direct_cpu),
-    }
+    return stub, direct, stub_cpu, direct_cpu
+
+
+def commit_baselines(messages: int = 3000) -> dict[str, float]:
+    """Messages per second on fakeredis, through a StubBroker actor and alone: the Lua
+    commit (issue 10's baseline) and the Python commit ``process`` uses embedded."""
+    out: dict[str, float] = {}
+    appliers: tuple[tuple[Applier, str], ...] = (("lua", "lua"), ("python", "py"))
+    for applier, name in appliers:
+        stub, direct, stub_cpu, direct_cpu = _baseline(applier, messages)
+        out |= {
+            f"stub_broker_{name}_commit_per_s": round(stub),
+            f"{name}_commit_alone_per_s": round(direct),
+            f"stub_broker_{name}_commit_per_cpu_s": round(stub_cpu),
+            f"{name}_commit_alone_per_cpu_s": round(direct_cpu),
+        }
+    return out
 
 
 def measure_process(

@@ -1,27 +1,32 @@
 """The Redis store: aggregates, registers, outbox, timers and audit streams.
 
-Every change is one call of ``commit.lua``: the transition, its audit entries and
-its outbox rows are written together or not at all, keyed by the event's
-(source, id), and only if the aggregates still have the versions that were read.
-The same code runs on a real Redis and, embedded, on fakeredis.
+Every change is one commit plan: the transition, its audit entries and its outbox
+rows are written together or not at all, keyed by the event's (source, id), and only
+if the aggregates still have the versions that were read. On a real Redis the plan
+is one call of ``commit.lua``; embedded, on fakeredis, whose Lua is slow, the same
+plan is applied from Python under the fake server's lock (``commit_python.py``,
+same contract).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import redis
 
 from ..workflows.model import AuditEntry, Case, Decision, Effect, Member, Timer
 from ..workflows.registers import ChildRecord, Registers
+from .commit_python import PythonCommit
+from .commit_python import available as python_commit_available
 from .keys import Keys
 
-__all__ = ["CommitResult", "Loaded", "RedisStore", "Store"]
+__all__ = ["Applier", "CommitResult", "Loaded", "RedisStore", "Store", "on_fakeredis"]
 
 _SCRIPT = (Path(__file__).parent / "scripts" / "commit.lua").read_text()
 # KEYS: dedup set, quarantine stream, stats; ARGV: dedup ("" for none), then field, value...
@@ -79,13 +84,37 @@ def _timer_member(timer: Timer) -> str:
     return _json(timer)
 
 
-class RedisStore:
-    """The store on one Redis (real or fake); see ``keys.py`` for the layout."""
+def on_fakeredis(client: redis.Redis) -> bool:
+    """Whether ``client`` is fakeredis's (in this process), without importing fakeredis."""
+    fake = sys.modules.get("fakeredis")
+    return fake is not None and isinstance(client, (fake.FakeRedis, fake.FakeStrictRedis))
 
-    def __init__(self, client: redis.Redis, keys: Keys | None = None) -> None:
+
+Applier = Literal["lua", "python"]
+
+
+class RedisStore:
+    """The store on one Redis (real or fake); see ``keys.py`` for the layout.
+
+    ``applier`` says how a commit plan is applied: ``"lua"`` (``commit.lua``, atomic on
+    any Redis) or ``"python"`` (``commit_python.py``: fakeredis only, in this process).
+    The default is the one place that chooses: Python on fakeredis, whose Lua interpreter
+    makes the script several ms a commit, the script everywhere else.
+    """
+
+    def __init__(
+        self, client: redis.Redis, keys: Keys | None = None, *, applier: Applier | None = None
+    ) -> None:
         self.client = client
         self.keys = keys or Keys()
+        if applier != "lua" and on_fakeredis(client) and python_commit_available(client):
+            self.applier: Applier = "python"
+        elif applier == "python":
+            raise ValueError("the Python commit runs on fakeredis only (on a server: not atomic)")
+        else:
+            self.applier = "lua"
         self._commit = client.register_script(_SCRIPT)
+        self._python_commit = PythonCommit(client) if self.applier == "python" else None
         self._quarantine = client.register_script(_QUARANTINE)
 
     # -- reads for a decision ---------------------------------------------
@@ -164,7 +193,10 @@ class RedisStore:
             plan.setdefault(name, [])
         plan.setdefault("seen", "")
         plan.setdefault("result", "{}")
-        reply = self._commit(keys=keys, args=[json.dumps(plan, separators=(",", ":"))])
+        if self._python_commit is not None:
+            reply: list[Any] = list(self._python_commit(plan))
+        else:
+            reply = self._commit(keys=keys, args=[json.dumps(plan, separators=(",", ":"))])
         status = reply[0].decode() if isinstance(reply[0], bytes) else reply[0]
         if status == "dup":
             return CommitResult("dup", json.loads(reply[1]))

@@ -1,4 +1,5 @@
-"""One store contract, run on fakeredis and on the real Redis (same Lua script)."""
+"""One store contract, run on fakeredis (the Lua script and the Python commit) and on the
+real Redis (the Lua script). ``test_commit_equivalence.py`` compares the two commits."""
 
 from __future__ import annotations
 
@@ -81,9 +82,17 @@ class StoreContract:
 
 
 class TestFakeRedisStore(StoreContract):
-    @pytest.fixture
-    def store(self) -> RedisStore:
-        return RedisStore(fakeredis.FakeRedis(), Keys(f"c{uuid.uuid4().hex[:8]}"))
+    """Both commits on fakeredis: the embedded default (Python) and the script (kept covered)."""
+
+    @pytest.fixture(params=["python", "lua"])
+    def store(self, request: pytest.FixtureRequest) -> RedisStore:
+        client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+        return RedisStore(client, Keys(f"c{uuid.uuid4().hex[:8]}"), applier=request.param)
+
+    def test_the_commit_runs_the_script_only_on_lua(self, store: RedisStore) -> None:
+        assert _commit_post(store, "shit", "e1", "p1") == "ok"
+        [loaded] = store.client.script_exists(store._commit.sha)
+        assert loaded == (store.applier == "lua")
 
 
 class TestRealRedisStore(StoreContract):
@@ -91,3 +100,14 @@ class TestRealRedisStore(StoreContract):
     def store(self, prefix: str, real_redis: redis.Redis) -> RedisStore:
         check_redis()
         return RedisStore(real_redis, Keys(prefix))
+
+
+def test_fakeredis_commits_from_python_by_default_and_a_server_with_lua() -> None:
+    assert RedisStore(fakeredis.FakeRedis()).applier == "python"
+    assert RedisStore(fakeredis.FakeStrictRedis()).applier == "python"
+    assert RedisStore(redis.Redis()).applier == "lua"  # no connection is made
+
+
+def test_the_python_commit_is_refused_on_a_server() -> None:
+    with pytest.raises(ValueError, match="fakeredis only"):
+        RedisStore(redis.Redis(), applier="python")
