@@ -19,7 +19,7 @@ import unicodedata
 from functools import cached_property
 from pathlib import Path
 
-__all__ = ["Normalized", "deleet", "fold_char", "normalize"]
+__all__ = ["TOKEN_TABLE", "Normalized", "deleet", "fold_char", "normalize", "stream_words"]
 
 _CONFUSABLES_FILE = Path(__file__).parent.parent / "data" / "confusables.txt"
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
@@ -27,6 +27,12 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _PUNCT = {"\u2018": "'", "\u2019": "'", "\u201b": "'", "\u02bc": "'", "\u2032": "'"}
 _PUNCT |= {"\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-", "\u2212": "-"}
 _PUNCT |= {"\u2026": "...", "\u00b7": ".", "\u2022": "."}
+_KEEP = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@$!|+*")
+# Everything ASCII that is not a letter, digit or leet symbol separates words. Every
+# ASCII code is in the table, so ``str.translate`` takes its fast path for ASCII posts.
+TOKEN_TABLE = {i: i if chr(i) in _KEEP else 32 for i in range(128)}
+# The same with sentence ends (".!?" and line breaks) kept as "." for ``stream_words``.
+_STREAM_TABLE = {i: 46 if chr(i) in ".!?\n" else v for i, v in TOKEN_TABLE.items()}
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a",
                        "$": "s", "!": "i", "+": "t", "|": "l", "8": "b", "9": "g"})  # fmt: skip
 
@@ -85,16 +91,22 @@ def fold_char(char: str) -> str:
 class Normalized:
     """Normalised text, the original, and (on demand) where each character came from."""
 
-    __slots__ = ("__dict__", "original", "text")
+    __slots__ = ("__dict__", "identity", "original", "stream", "text", "words")
 
     def __init__(self, text: str, original: str) -> None:
         self.text = text
         self.original = original
+        # an ASCII post folds character for character: spans map to themselves
+        self.identity = len(text) == len(original) and original.isascii()
+        # split once for every rule family that reads words: ``stream_words`` of the
+        # text, and its distinct words ("." among them when a sentence ends)
+        self.stream = stream_words(text)
+        self.words = frozenset(self.stream)
 
     @cached_property
     def origin(self) -> tuple[int, ...]:
         """For each character of ``text``, its index in ``original``."""
-        if len(self.text) == len(self.original) and self.original.isascii():
+        if self.identity:
             return tuple(range(len(self.text)))
         table = _table()
         out: list[int] = []
@@ -104,6 +116,11 @@ class Normalized:
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """The original span of ``text[start:end]``."""
+        if self.identity:  # what ``origin`` gives, without building it
+            size = len(self.text)
+            if not size:
+                return (0, 0)
+            return (min(start, size - 1), min(max(end - 1, 0), size - 1) + 1)
         origin = self.origin
         if not origin:
             return (0, 0)
@@ -121,6 +138,11 @@ def normalize(text: str) -> Normalized:
     if text.isascii():
         return Normalized(text.lower(), text)
     return Normalized(_NON_ASCII.sub(_fold_run, text).lower(), text)
+
+
+def stream_words(text: str) -> list[str]:
+    """Words of normalised text for phrase matching, with "." where a sentence ends."""
+    return text.translate(_STREAM_TABLE).replace(".", " . ").split()
 
 
 def deleet(token: str) -> str:

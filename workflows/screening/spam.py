@@ -17,14 +17,13 @@ from ..ids import RuleId
 from ..policy import Policy
 from .match import Match
 from .normalize import normalize
-from .tokens import stream_words
 
 __all__ = ["post_digest", "recent_digests", "remember_post", "screen_repeats"]
 
 
 def post_digest(text: str, policy: Policy) -> str:
     """A short hash of the post's words, or "" when the post is too short to count."""
-    words = stream_words(normalize(text).text)
+    words = normalize(text).stream
     joined = " ".join(w for w in words if w != ".")
     if len(joined) < policy.spam.repeat_min_chars:
         return ""

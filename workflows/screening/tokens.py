@@ -9,12 +9,11 @@ Only words that are not plain letters pay for more than one form.
 from __future__ import annotations
 
 import re
-import string
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .normalize import deleet
+from .normalize import TOKEN_TABLE, deleet, stream_words
 
 __all__ = [
     "TOKEN_TABLE",
@@ -28,13 +27,6 @@ __all__ = [
     "word_forms",
 ]
 
-_KEEP = set(string.ascii_lowercase + string.digits + "@$!|+*")
-# Everything ASCII that is not a letter, digit or leet symbol separates words.
-# Everything ASCII that is not a letter, digit or leet symbol separates words. Every
-# ASCII code is in the table, so ``str.translate`` takes its fast path for ASCII posts.
-TOKEN_TABLE = {i: i if chr(i) in _KEEP else 32 for i in range(128)}
-# The same with sentence ends (".!?" and line breaks) kept as "." for ``stream_words``.
-_STREAM_TABLE = {i: 46 if chr(i) in ".!?\n" else v for i, v in TOKEN_TABLE.items()}
 _WORD = re.compile(r"\S+")
 _RUN3 = re.compile(r"([^\W\d_])\1\1")
 _RUNS3 = re.compile(r"(.)\1{2,}")
@@ -76,11 +68,6 @@ def quick_words(text: str) -> tuple[list[str], str]:
     """Words of normalised text for the fast check, and the separated text."""
     separated = text.translate(TOKEN_TABLE)
     return separated.split(), separated
-
-
-def stream_words(text: str) -> list[str]:
-    """Words of normalised text for phrase matching, with "." where a sentence ends."""
-    return text.translate(_STREAM_TABLE).replace(".", " . ").split()
 
 
 def has_stretch(separated: str) -> bool:
