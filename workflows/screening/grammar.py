@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ...events.errors import PolicyError
 
@@ -163,11 +164,27 @@ class Entry:
     single: frozenset[str] = field(default_factory=frozenset)
     # every required slot: a post must have a word of each before the pattern is tried
     needs: tuple[frozenset[str], ...] = ()
+    # the words a match can start with (None: any word), so the pattern is tried only there
+    firsts: frozenset[str] | None = None
 
 
 def words_of(text: str) -> list[str]:
     """Split a lexicon word the way a post is split (apostrophes and hyphens separate)."""
     return [w for w in _WORD_SPLIT.split(text.casefold()) if w]
+
+
+class _Part(NamedTuple):
+    """A parsed item or sequence: its regex, the word sets a match must contain one of,
+    the words a match can start with (None: any word), and whether it can match nothing."""
+
+    regex: str
+    needs: list[frozenset[str]]
+    first: frozenset[str] | None
+    nullable: bool
+
+
+def _then(first: frozenset[str] | None, more: frozenset[str] | None) -> frozenset[str] | None:
+    return None if first is None or more is None else first | more
 
 
 class _Parser:
@@ -181,17 +198,23 @@ class _Parser:
     def fail(self, why: str) -> PolicyError:
         return PolicyError(f"{self.where}: {why}")
 
-    def seq(self, stop: tuple[str, ...]) -> tuple[str, list[frozenset[str]]]:
-        """Regex for a sequence, and the word sets that any match must contain one of."""
+    def seq(self, stop: tuple[str, ...]) -> _Part:
+        """Regex for a sequence, the word sets that any match must contain one of, and
+        the words it can start with."""
         parts: list[str] = []
         required: list[frozenset[str]] = []
+        first: frozenset[str] | None = frozenset()
+        nullable = True
         while self.pos < len(self.tokens) and self.tokens[self.pos] not in stop:
-            regex, needs = self.item()
-            parts.append(regex)
-            required.extend(needs)
-        return "".join(parts), required
+            item = self.item()
+            parts.append(item.regex)
+            required.extend(item.needs)
+            if nullable:  # everything before this item can match nothing
+                first = _then(first, item.first)
+                nullable = item.nullable
+        return _Part("".join(parts), required, first, nullable)
 
-    def item(self) -> tuple[str, list[frozenset[str]]]:
+    def item(self) -> _Part:
         token = self.tokens[self.pos]
         self.pos += 1
         if token == "(":
@@ -199,30 +222,34 @@ class _Parser:
         if token == "[":
             return self.group("]", optional=True)
         if token == "*":
-            return r"[^ .]+ ", []
+            return _Part(r"[^ .]+ ", [], None, False)
         if token == "...":
-            return r"(?:[^ .]+ ){0,3}", []
+            return _Part(r"(?:[^ .]+ ){0,3}", [], None, True)
         if token == "<num>":
-            return r"[^ .]*[0-9][^ .]* ", []
+            return _Part(r"[^ .]*[0-9][^ .]* ", [], None, False)
         if token.startswith("@"):
             if token not in self.macros:
                 raise self.fail(f"unknown macro {token}")
             sub = _Parser(self.macros[token], self.macros, self.where)
-            regex, needs = sub.seq(())
+            body = sub.seq(())
             self.words |= sub.words
-            return f"(?:{regex})", needs
+            return body._replace(regex=f"(?:{body.regex})")
         if token in (")", "]", "|"):
             raise self.fail(f"unexpected {token!r}")
         return self.word(token)
 
-    def group(self, close: str, *, optional: bool) -> tuple[str, list[frozenset[str]]]:
+    def group(self, close: str, *, optional: bool) -> _Part:
         options: list[str] = []
         anchors: set[str] = set()
+        first: frozenset[str] | None = frozenset()
+        nullable = False
         while True:
-            regex, needs = self.seq(("|", close))
-            options.append(regex)
-            anchors |= _best(needs) if needs else set()
-            if not needs:
+            alternative = self.seq(("|", close))
+            options.append(alternative.regex)
+            anchors |= _best(alternative.needs) if alternative.needs else set()
+            first = _then(first, alternative.first)
+            nullable = nullable or alternative.nullable
+            if not alternative.needs:
                 optional = True  # an empty alternative makes the group optional
             if self.pos >= len(self.tokens):
                 raise self.fail(f"missing {close!r}")
@@ -232,14 +259,15 @@ class _Parser:
                 break
         body = "|".join(options)
         if optional:
-            return f"(?:{body})?", []
-        return f"(?:{body})", [frozenset(anchors)]
+            return _Part(f"(?:{body})?", [], first, True)
+        return _Part(f"(?:{body})", [frozenset(anchors)], first, nullable)
 
-    def word(self, token: str) -> tuple[str, list[frozenset[str]]]:
+    def word(self, token: str) -> _Part:
         suffix = _SUFFIX.match(token)
         forms = [suffix[1] + end for end in suffix[2].split(",")] if suffix else [token]
         options: list[str] = []
         needs: set[str] = set()
+        first: set[str] = set()
         for form in forms:
             parts = words_of(form)
             if not parts:
@@ -247,9 +275,10 @@ class _Parser:
             self.words.update(parts)
             options.append("".join(re.escape(p) + " " for p in parts))
             needs.add(max(parts, key=_rarity))
+            first.add(parts[0])
         if len(options) == 1:
-            return options[0], [frozenset(needs)]
-        return f"(?:{'|'.join(options)})", [frozenset(needs)]
+            return _Part(options[0], [frozenset(needs)], frozenset(first), False)
+        return _Part(f"(?:{'|'.join(options)})", [frozenset(needs)], frozenset(first), False)
 
 
 def _rarity(word: str) -> tuple[int, int]:
@@ -288,7 +317,7 @@ def _entry(line: str, macros: dict[str, list[str]], where: str) -> Entry:
     body = line[1:].strip() if weak or exception else line
     tokens = _TOKEN.findall(body)
     parser = _Parser(tokens, macros, where)
-    regex, needs = parser.seq(())
+    regex, needs, first, nullable = parser.seq(())
     if not needs:
         raise PolicyError(f"{where}: an entry needs at least one word that is not optional")
     return Entry(
@@ -300,6 +329,7 @@ def _entry(line: str, macros: dict[str, list[str]], where: str) -> Entry:
         exception=exception,
         single=_single_words(tokens),
         needs=tuple(dict.fromkeys(needs)),
+        firsts=None if nullable else first,
     )
 
 
