@@ -29,6 +29,10 @@ _LINK = re.compile(
     r"(?:[a-z]{2,24}|xn--[a-z0-9-]+))(?![\w-])(?P<rest>[/?#][^\s<>\"']*)?"
 )
 _DOT_WORD = re.compile(r"\.[a-z]{2}")  # a literal first character: scanned at memchr speed
+# a link's last dot (".", "[.]" or "(.)") and the first letter of its top-level domain
+_DOT_HINT = re.compile(r"\.[\])]?[a-z]")
+_SPACE = re.compile(r"\s")
+_ASCII_SPACES = "".join(chr(c) for c in range(128) if chr(c).isspace())
 _OBFUSCATED = re.compile(_DOT)
 _QUERY_KEY = re.compile(r"[?&#;]([a-z0-9_.-]+)=")
 # Offline: never fetch a fresh suffix list at run time; the bundled snapshot is versioned.
@@ -67,13 +71,40 @@ def _verdicts(host: str, rest: str, idn: bool, screener: Screener) -> Iterator[L
         yield LinkRule(RuleId.SPAM, Confidence.CLEAR, "links.affiliate_params")
 
 
+def _link_matches(text: str) -> Iterator[re.Match[str]]:
+    """``_LINK.finditer(text)``, scanning only the runs of non-space characters that can
+    hold a link.
+
+    A link has no whitespace in it unless a dot is spelled out (" dot "), and its last
+    dot is followed by a letter, so without a spelled dot every link lies inside one
+    run of non-space characters with such a dot (``_DOT_HINT``). Scanned alone, a run
+    gives the matches the whole text gives there: whitespace on either side of it
+    satisfies the pattern's look-behind and look-ahead as the run's ends do.
+    """
+    if " dot " in text or "[dot]" in text or "(dot)" in text or not text.isascii():
+        yield from _LINK.finditer(text)  # spelled dots, or other scripts' spaces
+        return
+    spaces: list[str] | None = None
+    end = 0
+    for hint in _DOT_HINT.finditer(text):
+        at = hint.start()
+        if at < end:
+            continue  # inside the run just scanned
+        if spaces is None:
+            spaces = [c for c in _ASCII_SPACES if c in text]
+        start = max([text.rfind(c, 0, at) for c in spaces], default=-1) + 1
+        after = _SPACE.search(text, at)
+        end = after.start() if after else len(text)
+        yield from _LINK.finditer(text, start, end)
+
+
 def _found(norm: Normalized) -> Iterator[tuple[str, str, tuple[int, int], bool]]:
     text = norm.text
     if not (
         "://" in text or "[.]" in text or "(.)" in text or " dot " in text or "[dot]" in text
     ) and not _DOT_WORD.search(text):
         return
-    for match in _LINK.finditer(text):
+    for match in _link_matches(text):
         host = _OBFUSCATED.sub(".", match["host"])
         span = norm.span(match.start(), match.end())
         raw = norm.original[span[0] : span[1]]
