@@ -41,6 +41,29 @@ _STREET = (
 _ADDRESS = re.compile(
     r"\d{1,4}[a-z]?,? (?P<name>[a-z][a-z'-]+(?: [a-z][a-z'-]+){0,2}) (?P<kind>" + _STREET + r")\b"
 )
+_ADDRESS_ASCII = re.compile(_ADDRESS.pattern.replace(r"\d", "[0-9]"))  # the same on ASCII
+_STREET_WORDS = frozenset(_STREET.split("|"))
+_SCHOOL_WORDS = frozenset(["primary", "school", "academy", "nursery", "infants", "juniors",
+                           "college", "high"])  # fmt: skip
+# An ASCII post's characters by class, so the detectors' first checks are scans for a
+# literal: "9" a digit, "a" a letter an inward code may end with, "w" another word
+# character, "s" a separator a phone number allows, "k" a symbol a stream word keeps.
+_SHAPE = {
+    i: ord(
+        "9" if c.isdigit()
+        else "a" if re.fullmatch(r"[abd-hjlnp-uw-z]", c)
+        else "w" if re.fullmatch(r"\w", c)
+        else "s" if c in " ().-"
+        else "k" if c in "@$|+*"
+        else "x"
+    )
+    for i, c in ((i, chr(i)) for i in range(128))
+}  # fmt: skip
+_SHAPE_PHONE = re.compile(r"9(?:s{0,2}9){8}")  # _PHONE_HINT, on an ASCII post's shape
+_SHAPE_INWARD = re.compile(r"9aa(?![9aw])")  # _INWARD, the same
+# A street word or a school word follows a space and ends at a word boundary. In an
+# ASCII post without a symbol a stream word keeps ("k" in the shape), what ends it
+# ends a stream word too, so it is one of the post's words (``Normalized.words``).
 _LOOSE_STREET = frozenset({"drive", "way", "court", "place", "walk", "hill", "park", "view", "row",
                            "square", "rise", "st"})  # fmt: skip
 _NOT_A_STREET_NAME = frozenset(
@@ -119,7 +142,7 @@ def _emails(norm: Normalized, policy: Policy) -> Iterator[tuple[int, int]]:
             if not _allowed(m.group(), policy):
                 yield (m.start(), m.end())
     text = norm.text
-    if any(s in text for s in (" dot ", "(dot)", "[dot]", "(at)", "[at]")):
+    if " dot " in text or "(dot)" in text or "[dot]" in text or "(at)" in text or "[at]" in text:
         for m in _SPELLED_EMAIL.finditer(text):
             yield norm.span(m.start(), m.end())
 
@@ -137,9 +160,11 @@ def _postcodes(norm: Normalized, screener: Screener, policy: Policy) -> Iterator
             yield span
 
 
-def _addresses(norm: Normalized, policy: Policy) -> Iterator[tuple[int, int]]:
+def _addresses(
+    norm: Normalized, policy: Policy, pattern: re.Pattern[str]
+) -> Iterator[tuple[int, int]]:
     text = norm.text
-    for m in _ADDRESS.finditer(text):
+    for m in pattern.finditer(text):
         if m["name"].split()[0] in _NOT_A_STREET_NAME or text[m.start() - 1 : m.start()].isalnum():
             continue
         span = norm.span(m.start(), m.end())
@@ -172,11 +197,25 @@ def screen_personal_info(norm: Normalized, policy: Policy, screener: Screener) -
     if rule is None or not rule.enabled:
         return []
     spans = list(_emails(norm, policy))
-    if _DIGIT.search(norm.text):
-        spans += _phones(norm.original, policy)
-        spans += _postcodes(norm, screener, policy)
-        spans += _addresses(norm, policy)
-    spans += _named_children(norm, screener)
+    if norm.identity:  # ASCII: the first checks are literal scans of the text's shape
+        shape = norm.text.translate(_SHAPE)
+        if "9" in shape:
+            if _SHAPE_PHONE.search(shape):
+                spans += _phones(norm.original, policy)
+            if _SHAPE_INWARD.search(shape):
+                spans += _postcodes(norm, screener, policy)
+            if "k" in shape or not _STREET_WORDS.isdisjoint(norm.words):
+                spans += _addresses(norm, policy, _ADDRESS_ASCII)
+        if screener.first_names and ("k" in shape or not _SCHOOL_WORDS.isdisjoint(norm.words)):
+            spans += _named_children(norm, screener)
+    else:
+        if _DIGIT.search(norm.text):
+            spans += _phones(norm.original, policy)
+            spans += _postcodes(norm, screener, policy)
+            spans += _addresses(norm, policy, _ADDRESS)
+        spans += _named_children(norm, screener)
+    if not spans:
+        return []
     clauses = policy.clauses_for(RuleId.PERSONAL_INFO)
     return [
         Match(RuleId.PERSONAL_INFO, clauses, span, entry="personal_info.detectors")
