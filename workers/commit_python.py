@@ -27,7 +27,8 @@ ZREM, RPUSH each once per key with all its values, HINCRBY, DEL) and ``seen`` la
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -123,7 +124,8 @@ def _connection(client: redis.Redis) -> Any:
 
 
 class PythonCommit:
-    """Applies a normalised commit plan (every list present) on a fakeredis client."""
+    """Applies a normalised commit plan (every list present) on a fakeredis client; and
+    runs the store's other hot commands the same way (``run``), one lock for several."""
 
     def __init__(self, client: redis.Redis) -> None:
         self._connection = _connection(client)  # kept: the socket closes with it
@@ -131,6 +133,17 @@ class PythonCommit:
         self._server = self._sock._server
         self._commands: dict[str, tuple[Any, Any]] = {}
         self._wall = SystemClock()  # what fakeredis reads before each command (or script)
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The server's lock, as fakeredis holds it for one command or one script."""
+        with self._server.lock:
+            if not self._server.connected:
+                raise redis.ConnectionError("the fake server is disconnected")
+            now = self._wall.now().timestamp()  # fakeredis's own clock, set per command
+            for db in self._server.dbs.values():
+                db.time = now
+            yield
 
     def _call(self, name: str, *args: Any) -> Any:
         """One command, as a script's ``redis.call`` runs it (the server lock held)."""
@@ -143,18 +156,18 @@ class PythonCommit:
             raise self._sock._decode_error(result)
         return result
 
+    def run(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Commands together, as a MULTI/EXEC would (the replies unparsed: bytes, ints)."""
+        with self._locked():
+            return [self._call(*command) for command in commands]
+
     def __call__(self, plan: dict[str, Any]) -> tuple[str, Any]:
         """("ok", None) | ("dup", the seen record) | ("conflict", key): the script's reply."""
         checks, seen = plan["checks"], plan["seen"]
         reads = [check[0] for check in checks]
         if seen != "":
             reads.append(seen)
-        with self._server.lock:
-            if not self._server.connected:
-                raise redis.ConnectionError("the fake server is disconnected")
-            now = self._wall.now().timestamp()  # fakeredis's own clock, set per command
-            for db in self._server.dbs.values():
-                db.time = now
+        with self._locked():
             values = self._call("MGET", *reads) if reads else []
             if seen != "" and values[-1] is not None:
                 for op in plan["dup_hincrs"]:

@@ -118,8 +118,19 @@ class RedisStore:
         self._quarantine = client.register_script(_QUARANTINE)
 
     # -- reads for a decision ---------------------------------------------
+    def _together(self, commands: list[list[Any]], *, transaction: bool = False) -> list[Any]:
+        """Commands in one round trip: a pipeline; on fakeredis (the Python commit) straight
+        to the fake server under its lock, as atomic as MULTI/EXEC, without redis-py's
+        encoding and fakeredis's parsing, which cost more there than the commands."""
+        if self._python_commit is not None:
+            return self._python_commit.run(commands)
+        pipe = self.client.pipeline(transaction=transaction)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(pipe.execute())
+
     def tag_of(self, case_id: str) -> str | None:
-        value = self.client.hget(self.keys.cases, case_id)
+        [value] = self._together([["HGET", self.keys.cases, case_id]])
         return value.decode() if value else None
 
     def load(
@@ -153,10 +164,7 @@ class RedisStore:
         present = [key for key in wanted if key is not None]
         if not present:
             return [None] * len(wanted)
-        pipe = self.client.pipeline(transaction=False)
-        for key in present:
-            pipe.get(key)
-        values = iter(pipe.execute())
+        values = iter(self._together([["GET", key] for key in present]))
         return [next(values) if key is not None else None for key in wanted]
 
     @staticmethod
@@ -173,7 +181,7 @@ class RedisStore:
         )
 
     def register(self, child_id: str) -> ChildRecord | None:
-        raw = self.client.get(self.keys.register(f"c:{child_id}"))
+        [raw] = self._together([["GET", self.keys.register(f"c:{child_id}")]])
         return self._child(child_id, raw) if raw else None
 
     # -- the atomic step ---------------------------------------------------
@@ -277,17 +285,21 @@ class RedisStore:
 
     # -- outbox -------------------------------------------------------------
     def effect(self, tag: str, effect_id: str) -> Effect | None:
-        raw = self.client.hget(self.keys.outbox(tag), effect_id)
+        [raw] = self._together([["HGET", self.keys.outbox(tag), effect_id]])
         return Effect.model_validate_json(raw) if raw else None
 
     def is_delivered(self, tag: str, effect_id: str) -> bool:
-        return bool(self.client.sismember(self.keys.delivered(tag), effect_id))
+        [member] = self._together([["SISMEMBER", self.keys.delivered(tag), effect_id]])
+        return bool(member)
 
     def mark_delivered(self, tag: str, effect_id: str) -> None:
-        pipe = self.client.pipeline(transaction=True)
-        pipe.sadd(self.keys.delivered(tag), effect_id)
-        pipe.srem(self.keys.pending, f"{tag}|{effect_id}")
-        pipe.execute()
+        self._together(
+            [
+                ["SADD", self.keys.delivered(tag), effect_id],
+                ["SREM", self.keys.pending, f"{tag}|{effect_id}"],
+            ],
+            transaction=True,
+        )
 
     # -- quarantine ------------------------------------------------------------
     def quarantine(

@@ -72,6 +72,18 @@ class StoreContract:
         member = store.member("m1")
         assert member is not None and member.version == 1
 
+    def test_outbox_reads_and_delivery_mark(self, store: RedisStore) -> None:
+        assert _commit_post(store, "shit", "e1", "p1") == "ok"
+        assert store.tag_of("post:p1") == "m:m1" and store.tag_of("post:nope") is None
+        first = store.effects()[0]
+        assert store.effect("m:m1", first.effect_id) == first
+        assert store.effect("m:m1", "nope") is None
+        assert not store.is_delivered("m:m1", first.effect_id)
+        store.mark_delivered("m:m1", first.effect_id)
+        assert store.is_delivered("m:m1", first.effect_id)
+        assert store.outbox_pending() == 1
+        assert store.register("child-x") is None
+
     def test_quarantine_keeps_raw_bytes_once(self, store: RedisStore) -> None:
         raw = b"\xff not json"
         assert store.quarantine(raw=raw, error="bad", stage="consume", at=NOW, dedup="x")
