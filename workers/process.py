@@ -76,19 +76,18 @@ class Processor:
     def fire_due(self, until: datetime) -> int:
         """Fire every timer due at or before ``until``, one at a time, in due order."""
         fired = 0
-        client, key = self.app.store.client, self.app.store.keys.timers
         limit = int(until.timestamp() * 1000)
         if not self._due_hint or self._due_hint[0] > limit:
             return 0  # nothing can be due yet: no round trip to the store
         while True:
-            due = client.zrangebyscore(key, "-inf", limit, start=0, num=1, withscores=True)
-            if not due:
+            due = self.app.store.next_due(limit)
+            if due is None:
                 while self._due_hint and self._due_hint[0] <= limit:
                     heapq.heappop(self._due_hint)  # all fired, follow-ups included
                 return fired
-            raw, score = due[0]
+            raw, score = due
             self.clock.advance_to(datetime.fromtimestamp(score / 1000, tz=until.tzinfo))
-            self.app.actors["fire_timer"].send(raw.decode())
+            self.app.actors["fire_timer"].send(raw)
             self.join()
             fired += 1
 

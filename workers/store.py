@@ -383,6 +383,17 @@ class RedisStore:
     def timers(self) -> list[Timer]:
         return [Timer.model_validate_json(v) for v in self.client.zrange(self.keys.timers, 0, -1)]
 
+    def next_due(self, until_ms: int) -> tuple[str, int] | None:
+        """The first timer due at or before ``until_ms`` (its JSON and due ms), if any."""
+        [due] = self._together(
+            [["ZRANGEBYSCORE", self.keys.timers, "-inf", until_ms, "WITHSCORES", "LIMIT", 0, 1]]
+        )
+        if not due:
+            return None
+        # [[member, score]] (redis-py's WITHSCORES callback; fakeredis's reply), or flat
+        raw, score = due[0] if isinstance(due[0], list | tuple) else due[:2]
+        return (raw.decode() if isinstance(raw, bytes) else raw), int(float(score))
+
     def due_timers(self, until: datetime, limit: int = 100) -> list[Timer]:
         raw = self.client.zrangebyscore(
             self.keys.timers, "-inf", int(until.timestamp() * 1000), start=0, num=limit

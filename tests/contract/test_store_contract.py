@@ -84,6 +84,15 @@ class StoreContract:
         assert store.outbox_pending() == 1
         assert store.register("child-x") is None
 
+    def test_next_due_is_the_earliest_timer_up_to_a_time(self, store: RedisStore) -> None:
+        assert store.next_due(2_000_000_000_000) is None
+        store.client.zadd(
+            store.keys.timers, {"late": 1_700_000_000_999, "early": 1_700_000_000_123}
+        )
+        assert store.next_due(2_000_000_000_000) == ("early", 1_700_000_000_123)
+        assert store.next_due(1_700_000_000_123) == ("early", 1_700_000_000_123)
+        assert store.next_due(1_700_000_000_122) is None
+
     def test_quarantine_keeps_raw_bytes_once(self, store: RedisStore) -> None:
         raw = b"\xff not json"
         assert store.quarantine(raw=raw, error="bad", stage="consume", at=NOW, dedup="x")
