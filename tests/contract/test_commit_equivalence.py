@@ -4,22 +4,32 @@ writes, ``seen`` written last and not at all when a write fails.
 
 Each side has its own fake server; after every plan the two replies are compared, and
 at the end every key (type and content; a stream by its entries' fields, since entry
-ids come from the wall clock).
+ids come from the wall clock). Plans: a table of the cases the engine relies on, any
+plans over a few keys (hypothesis), and the engine's own on the demo file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
+from datetime import datetime
 from typing import Any
 
 import fakeredis
 import pytest
 import redis
+from esafety.workers.clock import VirtualClock
+from esafety.workers.engine import Engine
+from esafety.workers.notifier import MemoryNotifier
+from esafety.workers.report import build_report
 from esafety.workers.store import Applier, CommitResult, RedisStore
+from esafety.workflows.policy import default_policy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from tests.conftest import EXAMPLES
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 APPLIERS: tuple[Applier, ...] = ("lua", "python")
@@ -289,3 +299,28 @@ def test_racing_commits_never_both_pass_one_version_check() -> None:
     final = json.loads(client.get("agg"))["version"]
     assert sorted(oks) == list(range(1, final + 1))
     assert [int(v.split(b":")[1]) for v in client.lrange("log", 0, -1)] == list(range(1, final + 1))
+
+
+# -- the engine's own plans: the demo file through both commits --------------------------
+
+
+def _engine_run(applier: Applier, lines: list[str]) -> RedisStore:
+    """Every line of the file through ``Engine.handle_event`` at its time (no broker,
+    no timers fired): the plans a real run makes, on a fake server of its own."""
+    store = RedisStore(fakeredis.FakeRedis(server=fakeredis.FakeServer()), applier=applier)
+    clock = VirtualClock()
+    engine = Engine(store=store, policy=default_policy(), clock=clock, notifier=MemoryNotifier())
+    for number, line in enumerate(lines, start=1):
+        with contextlib.suppress(ValueError, KeyError, TypeError):  # malformed: quarantined
+            clock.advance_to(datetime.fromisoformat(json.loads(line)["time"]))
+        engine.handle_event(line, number)
+    return store
+
+
+def test_the_demo_file_leaves_the_same_keys_and_report_with_either_commit() -> None:
+    lines = [line for line in (EXAMPLES / "demo.jsonl").read_text().splitlines() if line.strip()]
+    lua, python = (_engine_run(applier, lines) for applier in APPLIERS)
+    report = build_report(python)
+    assert report["cases"] and report["effects"] and report["quarantine"]
+    assert json.dumps(report, sort_keys=True) == json.dumps(build_report(lua), sort_keys=True)
+    assert dump(python.client) == dump(lua.client)
