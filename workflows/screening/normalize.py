@@ -19,7 +19,15 @@ import unicodedata
 from functools import cached_property
 from pathlib import Path
 
-__all__ = ["TOKEN_TABLE", "Normalized", "deleet", "fold_char", "normalize", "stream_words"]
+__all__ = [
+    "TOKEN_TABLE",
+    "Normalized",
+    "ascii_table",
+    "deleet",
+    "fold_char",
+    "normalize",
+    "stream_words",
+]
 
 _CONFUSABLES_FILE = Path(__file__).parent.parent / "data" / "confusables.txt"
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
@@ -33,6 +41,16 @@ _KEEP = frozenset("abcdefghijklmnopqrstuvwxyz0123456789@$!|+*")
 TOKEN_TABLE = {i: i if chr(i) in _KEEP else 32 for i in range(128)}
 # The same with sentence ends (".!?" and line breaks) kept as "." for ``stream_words``.
 _STREAM_TABLE = {i: 46 if chr(i) in ".!?\n" else v for i, v in TOKEN_TABLE.items()}
+
+
+def ascii_table(table: dict[int, int]) -> bytes:
+    """An ASCII ``str.translate`` table as a ``bytes.translate`` one: an ASCII text
+    encoded, translated as bytes and decoded is the text translated as a string, at
+    a third of the cost."""
+    return bytes(table[i] for i in range(128)) + bytes(range(128, 256))
+
+
+_STREAM_BYTES = ascii_table(_STREAM_TABLE)
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a",
                        "$": "s", "!": "i", "+": "t", "|": "l", "8": "b", "9": "g"})  # fmt: skip
 
@@ -142,6 +160,9 @@ def normalize(text: str) -> Normalized:
 
 def stream_words(text: str) -> list[str]:
     """Words of normalised text for phrase matching, with "." where a sentence ends."""
+    if text.isascii():
+        marked = text.encode("ascii").translate(_STREAM_BYTES).replace(b".", b" . ")
+        return marked.decode("ascii").split()
     return text.translate(_STREAM_TABLE).replace(".", " . ").split()
 
 

@@ -13,7 +13,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .normalize import TOKEN_TABLE, deleet, stream_words
+from .normalize import TOKEN_TABLE, ascii_table, deleet, stream_words
 
 __all__ = [
     "TOKEN_TABLE",
@@ -27,6 +27,7 @@ __all__ = [
     "word_forms",
 ]
 
+_TOKEN_BYTES = ascii_table(TOKEN_TABLE)
 _WORD = re.compile(r"\S+")
 _RUN3 = re.compile(r"([^\W\d_])\1\1")
 _RUNS3 = re.compile(r"(.)\1{2,}")
@@ -66,7 +67,10 @@ def squeeze_forms(word: str) -> tuple[str, ...]:
 
 def quick_words(text: str) -> tuple[list[str], str]:
     """Words of normalised text for the fast check, and the separated text."""
-    separated = text.translate(TOKEN_TABLE)
+    if text.isascii():
+        separated = text.encode("ascii").translate(_TOKEN_BYTES).decode("ascii")
+    else:
+        separated = text.translate(TOKEN_TABLE)
     return separated.split(), separated
 
 
