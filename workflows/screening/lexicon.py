@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..ids import Clause, RuleId
 from .grammar import Entry
 from .match import Confidence, Match
-from .normalize import TOKEN_TABLE, Normalized
+from .normalize import TOKEN_TABLE, Normalized, ascii_table
 from .tokens import (
     Word,
     has_stretch,
@@ -48,6 +48,8 @@ class Bound:
     regex: re.Pattern[str]
     # the entry's needs less the slot its anchors come from (met when an anchor is seen)
     rest: tuple[frozenset[str], ...] = ()
+    # each word a match can start with, as the stream spells it (" word ")
+    keys: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +82,16 @@ class _Reading:
 
 # TOKEN_TABLE with the sentence ends other than "!" as "." (which it keeps in words)
 _STOP_TABLE = {i: 46 if chr(i) in ".?\n" else v for i, v in TOKEN_TABLE.items()}
-# three one-letter words in a row in a joined stream (a superset of spaced letters)
-_LETTER_RUN = re.compile(r" [^ ] [^ ] [^ ] ")
+_STOP_BYTES = ascii_table(_STOP_TABLE)
+
+
+def _letter_run(stream: list[str]) -> bool:
+    """Three one-letter words in a row in the stream ("." marks among them): spaced
+    letters among the quick words are at least that."""
+    try:
+        return b"\x01\x01\x01" in bytes(map(len, stream))
+    except ValueError:  # a word of 256 characters or more
+        return True
 
 
 def _variants(word: str) -> Iterator[str]:
@@ -111,7 +121,8 @@ class Lexicon:
             # a leading literal space, not a look-behind: the regex engine then jumps
             # from space to space instead of trying every character
             rest = tuple(slot for slot in entry.needs if slot != entry.anchors)
-            bound = Bound(rule, entry, re.compile(" " + entry.pattern), rest)
+            first_keys = None if entry.firsts is None else {w: f" {w} " for w in entry.firsts}
+            bound = Bound(rule, entry, re.compile(" " + entry.pattern), rest, first_keys)
             words |= entry.words
             if entry.exception:
                 self.exceptions.setdefault(rule, []).append(bound)
@@ -134,11 +145,14 @@ class Lexicon:
         self.variant_keys = frozenset(self.variants)
         self.short_keys = frozenset(self.shorthand)
         self.extra_keys = self.variant_keys | self.short_keys
+        self._any_keys = self.extra_keys | self.term_keys | self.anchor_keys
         # words already seen to be plain letters with no stretch: a cache, never a verdict
         self._plain: set[str] = set()
         self._odd: dict[str, tuple[tuple[str, ...], bool]] = {}
         # words seen to pass the plain-post check ("." too: the stream's sentence mark)
         self._passed: set[str] = {"."}
+        # passed words no entry needs in any spelling (``_plainly_clean`` sets them aside)
+        self._idle: set[str] = {"."}
         # each anchor's entries with the slots still to check, and the same per rule for
         # exceptions: loops that read no attributes
         self._anchor_index = {
@@ -220,16 +234,18 @@ class Lexicon:
         line breaks), and "." passes. Three one-letter quick words in a row are three
         one-letter words in a row in the stream, so a scan of it rules spaced letters out.
         """
-        if not self._words_pass(words if quick is None else set(quick)):
+        # most words of a post are idle (no entry needs them and they pass): one lookup
+        # each sets them aside, and the checks below read only the rest
+        active = words.difference(self._idle)
+        if not self._words_pass(active if quick is None else set(quick).difference(self._idle)):
             return False
-        joined = " " + " ".join(stream) + " "
-        if _LETTER_RUN.search(joined) is not None and not self._no_spaced_trigger(
+        if _letter_run(stream) and not self._no_spaced_trigger(
             [w for w in stream if w != "."] if quick is None else quick
         ):
             return False
-        return self._stream_clean(stream, words, joined)
+        return self._stream_clean(stream, words, active)
 
-    def _stream_clean(self, stream: list[str], words: _Words, joined: str) -> bool:
+    def _stream_clean(self, stream: list[str], words: _Words, active: _Words) -> bool:
         """Nothing matches the stream once exceptions are applied.
 
         Hits and exception matches are compared as character spans of the joined
@@ -239,7 +255,11 @@ class Lexicon:
         holds, where a pattern is tried (the two differ only after shorthand).
         """
         present = tokens = words
-        shorts = present.intersection(self.short_keys)
+        keyed = active.intersection(self._any_keys)  # idle words are no keys; then small sets
+        if not keyed:
+            return True
+        joined = " " + " ".join(stream) + " "
+        shorts = keyed.intersection(self.short_keys)
         if shorts:
             # text-speak read as its words, the stream expanded once per shorthand word
             # seen (so "imma" reads "i m going to" only when another is seen too)
@@ -250,10 +270,11 @@ class Lexicon:
                 stream = " ".join(map(expand, stream, stream)).split()
             joined = " " + " ".join(stream) + " "
             tokens = present.union(stream)
-        if not present.isdisjoint(self.variant_keys):
+            keyed = present.intersection(self._any_keys)
+        if not keyed.isdisjoint(self.variant_keys):
             return False  # a doubled letter in a listed word: look closely
-        terms = present.intersection(self.term_keys)
-        anchors = present.intersection(self.anchor_keys)
+        terms = keyed.intersection(self.term_keys)
+        anchors = keyed.intersection(self.anchor_keys)
         if not terms and not anchors:
             return True
         found: list[tuple[RuleId, int, int]] = []
@@ -316,6 +337,8 @@ class Lexicon:
                 return False
             if len(passed) < _PLAIN_LIMIT:
                 passed.add(word)
+                if word not in self._any_keys:
+                    self._idle.add(word)
         return True
 
     def _no_spaced_trigger(self, words: list[str]) -> bool:
@@ -431,10 +454,13 @@ class Lexicon:
         text = norm.text
         # the words of ``split_words`` with "." where a sentence mark other than "!"
         # stands (without a "!", the stream's words are just that)
-        if "!" in text:
-            marked = text.translate(_STOP_TABLE).replace(".", " . ").split()
-        else:
+        if "!" not in text:
             marked = norm.stream
+        elif text.isascii():
+            stops = text.encode("ascii").translate(_STOP_BYTES).replace(b".", b" . ")
+            marked = stops.decode("ascii").split()
+        else:
+            marked = text.translate(_STOP_TABLE).replace(".", " . ").split()
         raws = [token for token in marked if token != "."]
         if not raws:
             return []
@@ -641,11 +667,23 @@ def _spans(bound: Bound, stream: str, tokens: _Words) -> list[tuple[int, int]]:
     one; after a match the next is looked for from its end, as ``finditer`` does.
     """
     firsts = bound.entry.firsts
-    if firsts is None:
+    keys = bound.keys
+    if firsts is None or keys is None:
         return [m.span() for m in bound.regex.finditer(stream)]
+    words = tokens.intersection(firsts)
+    if not words:
+        return []
+    if len(words) == 1:  # the common case: one word, most often once
+        key = keys[next(iter(words))]
+        at = stream.find(key)
+        if at == -1:
+            return []
+        if stream.find(key, at + 1) == -1:
+            found = bound.regex.match(stream, at)
+            return [] if found is None else [(at, found.end())]
     starts: list[int] = []
-    for word in tokens.intersection(firsts):
-        key = " " + word + " "
+    for word in words:
+        key = keys[word]
         at = stream.find(key)
         while at != -1:
             starts.append(at)
