@@ -71,7 +71,7 @@ def _verdicts(host: str, rest: str, idn: bool, screener: Screener) -> Iterator[L
         yield LinkRule(RuleId.SPAM, Confidence.CLEAR, "links.affiliate_params")
 
 
-def _link_matches(text: str) -> Iterator[re.Match[str]]:
+def _link_matches(norm: Normalized) -> Iterator[re.Match[str]]:
     """``_LINK.finditer(text)``, scanning only the runs of non-space characters that can
     hold a link.
 
@@ -81,7 +81,8 @@ def _link_matches(text: str) -> Iterator[re.Match[str]]:
     gives the matches the whole text gives there: whitespace on either side of it
     satisfies the pattern's look-behind and look-ahead as the run's ends do.
     """
-    if " dot " in text or "[dot]" in text or "(dot)" in text or not text.isascii():
+    text = norm.text
+    if not text.isascii() or _spelled_dot(norm):
         yield from _LINK.finditer(text)  # spelled dots, or other scripts' spaces
         return
     spaces: list[str] | None = None
@@ -98,13 +99,29 @@ def _link_matches(text: str) -> Iterator[re.Match[str]]:
         yield from _LINK.finditer(text, start, end)
 
 
-def _found(norm: Normalized) -> Iterator[tuple[str, str, tuple[int, int], bool]]:
+def _spelled_dot(norm: Normalized) -> bool:
+    """ " dot ", "[dot]" or "(dot)" in the text (each makes "dot" one of its words)."""
     text = norm.text
-    if not (
-        "://" in text or "[.]" in text or "(.)" in text or " dot " in text or "[dot]" in text
-    ) and not _DOT_WORD.search(text):
+    return "dot" in norm.words and (" dot " in text or "[dot]" in text or "(dot)" in text)
+
+
+def _may_link(norm: Normalized) -> bool:
+    """A dot before two letters, "://", "[.]", "(.)", " dot " or "[dot]" in the text;
+    a scan for one character first where a string is looked for."""
+    text = norm.text
+    return (
+        _DOT_WORD.search(text) is not None
+        or ("/" in text and "://" in text)
+        or ("[" in text and ("[.]" in text or "[dot]" in text))
+        or ("(" in text and "(.)" in text)
+        or ("dot" in norm.words and " dot " in text)
+    )
+
+
+def _found(norm: Normalized) -> Iterator[tuple[str, str, tuple[int, int], bool]]:
+    if not _may_link(norm):
         return
-    for match in _link_matches(text):
+    for match in _link_matches(norm):
         host = _OBFUSCATED.sub(".", match["host"])
         span = norm.span(match.start(), match.end())
         raw = norm.original[span[0] : span[1]]
