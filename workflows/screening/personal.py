@@ -11,7 +11,7 @@ common post costs a few substring checks.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import phonenumbers
 
@@ -48,8 +48,8 @@ _SCHOOL_WORDS = frozenset(["primary", "school", "academy", "nursery", "infants",
 # An ASCII post's characters by class, so the detectors' first checks are scans for a
 # literal: "9" a digit, "a" a letter an inward code may end with, "w" another word
 # character, "s" a separator a phone number allows, "k" a symbol a stream word keeps.
-_SHAPE = {
-    i: ord(
+_SHAPE = bytes(
+    ord(
         "9" if c.isdigit()
         else "a" if re.fullmatch(r"[abd-hjlnp-uw-z]", c)
         else "w" if re.fullmatch(r"\w", c)
@@ -57,10 +57,10 @@ _SHAPE = {
         else "k" if c in "@$|+*"
         else "x"
     )
-    for i, c in ((i, chr(i)) for i in range(128))
-}  # fmt: skip
-_SHAPE_PHONE = re.compile(r"9(?:s{0,2}9){8}")  # _PHONE_HINT, on an ASCII post's shape
-_SHAPE_INWARD = re.compile(r"9aa(?![9aw])")  # _INWARD, the same
+    for c in map(chr, range(256))
+)  # fmt: skip
+_SHAPE_PHONE = re.compile(rb"9(?:s{0,2}9){8}")  # _PHONE_HINT, on an ASCII post's shape
+_SHAPE_INWARD = re.compile(rb"9aa(?![9aw])")  # _INWARD, the same
 # A street word or a school word follows a space and ends at a word boundary. In an
 # ASCII post without a symbol a stream word keeps ("k" in the shape), what ends it
 # ends a stream word too, so it is one of the post's words (``Normalized.words``).
@@ -136,22 +136,66 @@ def _phones(text: str, policy: Policy) -> Iterator[tuple[int, int]]:
             yield (found.start, found.end)
 
 
+def _matches_at(
+    pattern: re.Pattern[str], text: str, starts: Iterable[int]
+) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)`` for a pattern that can match only at ``starts``
+    (and never matches nothing): tried there in order, past the end of each match."""
+    end = 0
+    for at in sorted(set(starts)):
+        if at >= end:
+            found = pattern.match(text, at)
+            if found is not None:
+                end = found.end()
+                yield found
+
+
+def _email_matches(text: str) -> Iterator[re.Match[str]]:
+    """``_EMAIL.finditer(text)``, tried only where an "@" is.
+
+    A match is a run of local-part characters, an "@" and a domain. From anywhere in
+    the run before an "@" the pattern reaches that "@" with the same domain to read,
+    so it matches from the run's first character (or from the end of the last match)
+    or not at all.
+    """
+    end = 0
+    at = text.find("@")
+    while at != -1:
+        start = at
+        while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_.+-"):
+            start -= 1  # [\w.+-]: \w is alphanumeric or "_"
+        start = max(start, end)
+        if start < at:
+            found = _EMAIL.match(text, start)
+            if found is not None:
+                end = found.end()
+                yield found
+        at = text.find("@", max(at + 1, end))
+
+
 def _emails(norm: Normalized, policy: Policy) -> Iterator[tuple[int, int]]:
     if "@" in norm.original:
-        for m in _EMAIL.finditer(norm.original):
+        for m in _email_matches(norm.original):
             if not _allowed(m.group(), policy):
                 yield (m.start(), m.end())
     text = norm.text
-    if " dot " in text or "(dot)" in text or "[dot]" in text or "(at)" in text or "[at]" in text:
+    if (
+        ("dot" in norm.words and (" dot " in text or "(dot)" in text or "[dot]" in text))
+        or ("(" in text and "(at)" in text)
+        or ("[" in text and "[at]" in text)
+    ):  # " dot ", "(dot)" and "[dot]" each make "dot" one of the words
         for m in _SPELLED_EMAIL.finditer(text):
             yield norm.span(m.start(), m.end())
 
 
 def _postcodes(norm: Normalized, screener: Screener, policy: Policy) -> Iterator[tuple[int, int]]:
     areas = screener.postcode_areas
-    if _INWARD.search(norm.text) is None:
-        return
-    for m in _POSTCODE.finditer(norm.text):
+    # a postcode ends with an inward code ("1ab"), two to five characters after its start
+    text = norm.text
+    starts = [
+        s for m in _INWARD.finditer(text) for s in range(max(0, m.start() - 5), m.start() - 1)
+    ]
+    for m in _matches_at(_POSTCODE, text, starts):
         span = norm.span(m.start(), m.end())
         written = norm.original[span[0] : span[1]]
         if " " not in written and not written.isupper():
@@ -161,10 +205,10 @@ def _postcodes(norm: Normalized, screener: Screener, policy: Policy) -> Iterator
 
 
 def _addresses(
-    norm: Normalized, policy: Policy, pattern: re.Pattern[str]
+    norm: Normalized, policy: Policy, matches: Iterable[re.Match[str]]
 ) -> Iterator[tuple[int, int]]:
     text = norm.text
-    for m in pattern.finditer(text):
+    for m in matches:
         if m["name"].split()[0] in _NOT_A_STREET_NAME or text[m.start() - 1 : m.start()].isalnum():
             continue
         span = norm.span(m.start(), m.end())
@@ -172,6 +216,31 @@ def _addresses(
             continue  # "a 5 minute walk", "10 min drive"
         if not _allowed(norm.original[span[0] : span[1]], policy):
             yield span
+
+
+def _house_numbers(norm: Normalized, shape: bytes) -> list[int]:
+    """Where an address can start in an ASCII post without a symbol a stream word keeps:
+    the digits close enough before a street word to be its house number, within the
+    three spaces before the one the street word follows (an address has a space after
+    its number and at most two inside its name). The street word ends at a word
+    boundary, so it is one of the post's words."""
+    text = norm.text
+    starts: list[int] = []
+    for street in _STREET_WORDS.intersection(norm.words):
+        key = " " + street
+        at = text.find(key)
+        while at != -1:
+            start = at
+            for _ in range(4):
+                start = text.rfind(" ", 0, start)
+                if start == -1:
+                    break
+            digit = shape.find(b"9", start + 1, at)
+            while digit != -1:
+                starts.append(digit)
+                digit = shape.find(b"9", digit + 1, at)
+            at = text.find(key, at + 1)
+    return starts
 
 
 def _capitalised(raw: str) -> bool:
@@ -197,22 +266,31 @@ def screen_personal_info(norm: Normalized, policy: Policy, screener: Screener) -
     if rule is None or not rule.enabled:
         return []
     spans = list(_emails(norm, policy))
-    if norm.identity:  # ASCII: the first checks are literal scans of the text's shape
-        shape = norm.text.translate(_SHAPE)
-        if "9" in shape:
+    if norm.text.isascii():  # the first checks are literal scans of the text's shape
+        shape = norm.text.encode("ascii").translate(_SHAPE)
+        if b"9" in shape:
+            # a number in the original is one in the text (other scripts' digits would
+            # leave the text not ASCII); ``_phones`` looks at the original itself
             if _SHAPE_PHONE.search(shape):
                 spans += _phones(norm.original, policy)
             if _SHAPE_INWARD.search(shape):
                 spans += _postcodes(norm, screener, policy)
-            if "k" in shape or not _STREET_WORDS.isdisjoint(norm.words):
-                spans += _addresses(norm, policy, _ADDRESS_ASCII)
-        if screener.first_names and ("k" in shape or not _SCHOOL_WORDS.isdisjoint(norm.words)):
+            if b"k" in shape:
+                spans += _addresses(norm, policy, _ADDRESS_ASCII.finditer(norm.text))
+            else:
+                starts = _house_numbers(norm, shape)
+                if starts:
+                    found = _matches_at(_ADDRESS_ASCII, norm.text, starts)
+                    spans += _addresses(norm, policy, found)
+        if screener.first_names and (
+            not norm.identity or b"k" in shape or not _SCHOOL_WORDS.isdisjoint(norm.words)
+        ):  # the school word is read in the original: words of the text decide for ASCII
             spans += _named_children(norm, screener)
     else:
         if _DIGIT.search(norm.text):
             spans += _phones(norm.original, policy)
             spans += _postcodes(norm, screener, policy)
-            spans += _addresses(norm, policy, _ADDRESS)
+            spans += _addresses(norm, policy, _ADDRESS.finditer(norm.text))
         spans += _named_children(norm, screener)
     if not spans:
         return []
