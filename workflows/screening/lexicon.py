@@ -20,6 +20,8 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import compress, count
+from typing import NamedTuple
 
 from ..ids import Clause, RuleId
 from .grammar import Entry
@@ -52,8 +54,7 @@ class Bound:
     keys: Mapping[str, str] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
+class _Hit(NamedTuple):  # a tuple: many are made, and a dataclass is slower to build
     rule: RuleId
     source: str
     first: int
@@ -83,15 +84,11 @@ class _Reading:
 # TOKEN_TABLE with the sentence ends other than "!" as "." (which it keeps in words)
 _STOP_TABLE = {i: 46 if chr(i) in ".?\n" else v for i, v in TOKEN_TABLE.items()}
 _STOP_BYTES = ascii_table(_STOP_TABLE)
-
-
-def _letter_run(stream: list[str]) -> bool:
-    """Three one-letter words in a row in the stream ("." marks among them): spaced
-    letters among the quick words are at least that."""
-    try:
-        return b"\x01\x01\x01" in bytes(map(len, stream))
-    except ValueError:  # a word of 256 characters or more
-        return True
+# three one-letter words in a row in a joined stream ("." marks among them): spaced
+# letters among the quick words are at least that
+_LETTER_RUN = re.compile(r" [^ ] [^ ] [^ ] ")
+# a "!" run before a character a word keeps: there the quick words are not the stream's
+_GLUED_BANG = re.compile("!+[a-z0-9@$|+*\u0080-\U0010ffff]")
 
 
 def _variants(word: str) -> Iterator[str]:
@@ -151,6 +148,8 @@ class Lexicon:
         self._odd: dict[str, tuple[tuple[str, ...], bool]] = {}
         # words seen to pass the plain-post check ("." too: the stream's sentence mark)
         self._passed: set[str] = {"."}
+        # "!"s alone read as "i"s: they pass unless the vocabulary has "iii" or longer
+        self._bangs_pass = not any(re.fullmatch("i{3,}", word) for word in self.vocabulary)
         # passed words no entry needs in any spelling (``_plainly_clean`` sets them aside)
         self._idle: set[str] = {"."}
         # each anchor's entries with the slots still to check, and the same per rule for
@@ -168,6 +167,7 @@ class Lexicon:
             self._exception_index[rule] = (frozenset(index), index)
         # how each word of a post without spaced letters reads (``_plain_hits``)
         self._readings: dict[str, _Reading] = {}
+        self._stretched: dict[str, _Reading] = {}
         self._parts: dict[str, str] = {".": "."}
         self._odd_raws: set[str] = set()  # read as more or other than themselves
         self._term_raws: set[str] = set()
@@ -212,10 +212,9 @@ class Lexicon:
         cannot clear pays for ``_might_match`` (the same answer either way, since a
         post is passed over when it might not match or when it is plainly clean).
         """
-        quick = quick_words(text)[0] if "!" in text else None
-        if self._plainly_clean(stream, words, quick):
+        if self._plainly_clean(text, stream, words):
             return False
-        return self._might_match(quick_words(text)[0] if quick is None else quick)
+        return self._might_match(quick_words(text)[0])
 
     def plainly_clean(self, text: str) -> bool:
         """For a post of plain words (no leetspeak, stretching or spaced letters that
@@ -223,29 +222,45 @@ class Lexicon:
         decided on the word stream without building spans. False means "look closely"
         (``hits``)."""
         stream = stream_words(text)
-        quick = quick_words(text)[0] if "!" in text else None
-        return self._plainly_clean(stream, frozenset(stream), quick)
+        return self._plainly_clean(text, stream, frozenset(stream))
 
-    def _plainly_clean(self, stream: list[str], words: _Words, quick: list[str] | None) -> bool:
+    def _plainly_clean(self, text: str, stream: list[str], words: _Words) -> bool:
         """The plain-word check on the post's quick words, then the stream check.
 
-        ``quick`` is given when the text has a "!"; without one the quick words are
-        the stream's words less its "." marks (the two tables differ only on ".!?" and
-        line breaks), and "." passes. Three one-letter quick words in a row are three
-        one-letter words in a row in the stream, so a scan of it rules spaced letters out.
+        The quick words are the stream's words less its "." marks (the two tables
+        differ only on ".!?" and line breaks) but where a "!" stands in a word. A word
+        ending in "!"s reads as the word without them (so long as a "|", "+" or "*"
+        is not last before them), and "!"s alone pass unless the vocabulary has "iii"
+        (``_bangs_pass``): only then, or with a "!" before a character a word keeps,
+        are the quick words themselves needed. Three one-letter quick words in a row
+        are three one-letter words in a row in the stream, so a scan of it rules
+        spaced letters out.
         """
         # most words of a post are idle (no entry needs them and they pass): one lookup
         # each sets them aside, and the checks below read only the rest
         active = words.difference(self._idle)
-        if not self._words_pass(active if quick is None else set(quick).difference(self._idle)):
-            return False
-        if _letter_run(stream) and not self._no_spaced_trigger(
-            [w for w in stream if w != "."] if quick is None else quick
+        quick = None
+        if "!" in text and (
+            not self._bangs_pass
+            or _GLUED_BANG.search(text) is not None
+            or "|!" in text
+            or "+!" in text
+            or "*!" in text
         ):
+            quick = quick_words(text)[0]
+            if not self._words_pass(set(quick).difference(self._idle)):
+                return False
+        elif not self._words_pass(active):
             return False
-        return self._stream_clean(stream, words, active)
+        joined = " " + " ".join(stream) + " "
+        if _LETTER_RUN.search(joined) is not None:
+            if quick is None:
+                quick = quick_words(text)[0] if "!" in text else [w for w in stream if w != "."]
+            if not self._no_spaced_trigger(quick):
+                return False
+        return self._stream_clean(stream, words, active, joined)
 
-    def _stream_clean(self, stream: list[str], words: _Words, active: _Words) -> bool:
+    def _stream_clean(self, stream: list[str], words: _Words, active: _Words, joined: str) -> bool:
         """Nothing matches the stream once exceptions are applied.
 
         Hits and exception matches are compared as character spans of the joined
@@ -258,7 +273,6 @@ class Lexicon:
         keyed = active.intersection(self._any_keys)  # idle words are no keys; then small sets
         if not keyed:
             return True
-        joined = " " + " ".join(stream) + " "
         shorts = keyed.intersection(self.short_keys)
         if shorts:
             # text-speak read as its words, the stream expanded once per shorthand word
@@ -461,10 +475,12 @@ class Lexicon:
             marked = stops.decode("ascii").split()
         else:
             marked = text.translate(_STOP_TABLE).replace(".", " . ").split()
-        raws = [token for token in marked if token != "."]
+        raws = list(filter(".".__ne__, marked))
         if not raws:
             return []
-        if not spaced_runs(raws):
+        # spaced letters among the words are one-letter words in a row among the marked
+        # ones too ("." marks among them): a scan rules most posts out at once
+        if _LETTER_RUN.search(" " + " ".join(marked) + " ") is None or not spaced_runs(raws):
             found = self._plain_hits(norm, marked, raws)
             if found is not None:
                 return found
@@ -494,14 +510,12 @@ class Lexicon:
             return None  # a shorthand read as no words: read word by word
         odd = raw_set.intersection(self._odd_raws)
         terms = raw_set.intersection(self._term_raws)
-        parts = self._parts
         local: dict[str, _Reading] = {}
         if not raw_set.isdisjoint(self._run_raws):  # stretched letters in the post
-            local = {raw: self._reading(raw, True) for raw in raw_set & self._run_raws}
+            local = {raw: self._stretched_reading(raw) for raw in raw_set & self._run_raws}
             odd.update(local)
             terms.difference_update(local)
             terms.update(raw for raw, reading in local.items() if reading.terms)
-            parts = {**parts, **{raw: reading.part for raw, reading in local.items()}}
         present = raw_set.difference(odd)  # the union of the words' spellings
         tokens = set(present)  # and every word of the stream
         for raw in odd:
@@ -509,21 +523,27 @@ class Lexicon:
             present.update(reading.spelled)
             tokens.update(reading.spelled, reading.extra)
         index = self._anchor_index
-        anchored: dict[Bound, None] = {
-            bound: None
-            for anchor in present.intersection(self.anchor_keys)
-            for rest, bound in index[anchor]
-            if all(not present.isdisjoint(slot) for slot in rest)
-        }
+        anchored: dict[Bound, None] = {}
+        for anchor in present.intersection(self.anchor_keys):
+            for rest, bound in index[anchor]:
+                for slot in rest:
+                    if present.isdisjoint(slot):
+                        break
+                else:
+                    anchored[bound] = None
         found = [
             _Hit(rule, source, at, at, weak)
-            for at, raw in enumerate(raws)
-            if raw in terms
-            for rule, source, weak in (local.get(raw) or readings[raw]).terms
+            for at in compress(count(), map(terms.__contains__, raws))
+            for rule, source, weak in (local.get(raws[at]) or readings[raws[at]]).terms
         ] if terms else []  # fmt: skip
         if not found and not anchored:
             return []
-        joined = _joined(list(map(parts.__getitem__, marked)))
+        seq = list(map(self._parts.__getitem__, marked))
+        if local:
+            seq = [
+                local[t].part if t in local else part for t, part in zip(marked, seq, strict=True)
+            ]
+        joined = _joined(seq)
         if joined is None or joined.count("\x01") != len(raws) - 1:
             return None
         stream = " " + joined.replace("\x01", " ") + " "
@@ -582,6 +602,15 @@ class Lexicon:
         extra = tuple(w for w in words if w not in spelled)
         terms = tuple((h.rule, h.source, h.weak) for h in self._term_hits([word], [spelled]))
         return _Reading(part, spelled, extra, terms, run, not words)
+
+    def _stretched_reading(self, raw: str) -> _Reading:
+        """A word's reading in a post with stretched letters (cached as ``_readings``)."""
+        reading = self._stretched.get(raw)
+        if reading is None:
+            reading = self._reading(raw, True)
+            if len(self._stretched) < _READING_LIMIT:
+                self._stretched[raw] = reading
+        return reading
 
     def _remember(self, raw: str) -> None:
         """Cache a word's reading; ``_readings`` last, as the others are read once it is
