@@ -57,18 +57,19 @@ def _listed(host: str, screener: Screener) -> LinkRule | None:
     return None
 
 
-def _verdicts(host: str, rest: str, idn: bool, screener: Screener) -> Iterator[LinkRule]:
+def _verdicts(host: str, rest: str, idn: bool, screener: Screener) -> list[LinkRule]:
     domain = registered_domain(host)
     if not domain:
-        return
+        return []
+    verdicts = []
     listed = _listed(host, screener) or screener.domains.get(domain)
     if listed:
-        yield listed
+        verdicts.append(listed)
     elif idn or "xn--" in host:
-        yield LinkRule(RuleId.BAD_LINK, Confidence.WEAK, "links.lookalike")
-    keys = set(_QUERY_KEY.findall(rest))
-    if not keys.isdisjoint(screener.affiliate_params):
-        yield LinkRule(RuleId.SPAM, Confidence.CLEAR, "links.affiliate_params")
+        verdicts.append(LinkRule(RuleId.BAD_LINK, Confidence.WEAK, "links.lookalike"))
+    if rest and not screener.affiliate_params.isdisjoint(_QUERY_KEY.findall(rest)):
+        verdicts.append(LinkRule(RuleId.SPAM, Confidence.CLEAR, "links.affiliate_params"))
+    return verdicts
 
 
 def _link_matches(norm: Normalized) -> Iterator[re.Match[str]]:
@@ -118,35 +119,36 @@ def _may_link(norm: Normalized) -> bool:
     )
 
 
-def _found(norm: Normalized) -> Iterator[tuple[str, str, tuple[int, int], bool]]:
-    if not _may_link(norm):
-        return
-    for match in _link_matches(norm):
-        host = _OBFUSCATED.sub(".", match["host"])
-        span = norm.span(match.start(), match.end())
-        raw = norm.original[span[0] : span[1]]
-        yield host, match["rest"] or "", span, not raw.isascii()
-
-
-def _matches(norm: Normalized, screener: Screener, field: str) -> Iterator[Match]:
+def _matches(norm: Normalized, screener: Screener, field: str) -> list[Match]:
     clauses = screener.lexicon.clauses
-    for host, rest, span, idn in _found(norm):
-        for verdict in _verdicts(host, rest, idn, screener):
+    out: list[Match] = []
+    for match in _link_matches(norm):
+        host = match["host"]
+        if "[" in host or "(" in host or " " in host:  # a dot written another way
+            host = _OBFUSCATED.sub(".", host)
+        span = norm.span(match.start(), match.end())
+        idn = not norm.original[span[0] : span[1]].isascii()
+        for verdict in _verdicts(host, match["rest"] or "", idn, screener):
             if verdict.rule not in clauses:
                 continue  # a rule the policy does not enforce
-            yield Match(
-                verdict.rule,
-                clauses[verdict.rule],
-                span,
-                verdict.confidence,
-                field=field,
-                entry=verdict.source,
+            out.append(
+                Match(
+                    verdict.rule,
+                    clauses[verdict.rule],
+                    span,
+                    verdict.confidence,
+                    field=field,
+                    entry=verdict.source,
+                )
             )
+    return out
 
 
 def screen_links(norm: Normalized, links: Iterable[str], screener: Screener) -> list[Match]:
     """Matches for links in the text and in the post's ``links`` field."""
-    out = list(_matches(norm, screener, "text"))
+    out = _matches(norm, screener, "text") if _may_link(norm) else []
     for index, url in enumerate(links):
-        out += _matches(normalize(url), screener, f"links.{index}")
+        link = normalize(url)
+        if _may_link(link):
+            out += _matches(link, screener, f"links.{index}")
     return out
