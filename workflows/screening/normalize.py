@@ -124,12 +124,18 @@ class Normalized:
     @cached_property
     def origin(self) -> tuple[int, ...]:
         """For each character of ``text``, its index in ``original``."""
+        original = self.original
         if self.identity:
             return tuple(range(len(self.text)))
         table = _table()
         out: list[int] = []
-        for index, char in enumerate(self.original):
-            out.extend([index] * len(table[ord(char)]))
+        done = 0
+        for run in _NON_ASCII.finditer(original):  # an ASCII character folds to one
+            out.extend(range(done, run.start()))
+            for index in range(run.start(), run.end()):
+                out.extend([index] * len(table[ord(original[index])]))
+            done = run.end()
+        out.extend(range(done, len(original)))
         return tuple(out)
 
     def span(self, start: int, end: int) -> tuple[int, int]:
