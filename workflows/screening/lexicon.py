@@ -88,7 +88,8 @@ _STOP_BYTES = ascii_table(_STOP_TABLE)
 # letters among the quick words are at least that
 _LETTER_RUN = re.compile(r" [^ ] [^ ] [^ ] ")
 # a "!" run before a character a word keeps: there the quick words are not the stream's
-_GLUED_BANG = re.compile("!+[a-z0-9@$|+*\u0080-\U0010ffff]")
+# ("!!*", not "!+": a pattern that starts with a plain character is scanned for it)
+_GLUED_BANG = re.compile("!!*[a-z0-9@$|+*\u0080-\U0010ffff]")
 
 
 def _variants(word: str) -> Iterator[str]:
