@@ -146,6 +146,8 @@ def test_ascii_and_unicode_tables_split_alike_and_origins_map_back() -> None:
         norm = normalize(text)
         folded = norm.text.translate(_STREAM_TABLE).replace(".", " . ").split()
         assert norm.stream == folded
+        raw = text + "\ud800"  # a lone surrogate survives the bytes round trip
+        assert stream_words(raw) == raw.translate(_STREAM_TABLE).replace(".", " . ").split()
         table = _table()
         origin: list[int] = []
         for index, char in enumerate(text):

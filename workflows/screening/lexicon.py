@@ -26,7 +26,7 @@ from typing import NamedTuple
 from ..ids import Clause, RuleId
 from .grammar import Entry
 from .match import Confidence, Match
-from .normalize import TOKEN_TABLE, Normalized, ascii_table
+from .normalize import TOKEN_TABLE, Normalized, ascii_table, ascii_translate
 from .tokens import (
     Word,
     has_stretch,
@@ -471,11 +471,8 @@ class Lexicon:
         # stands (without a "!", the stream's words are just that)
         if "!" not in text:
             marked = norm.stream
-        elif text.isascii():
-            stops = text.encode("ascii").translate(_STOP_BYTES).replace(b".", b" . ")
-            marked = stops.decode("ascii").split()
         else:
-            marked = text.translate(_STOP_TABLE).replace(".", " . ").split()
+            marked = ascii_translate(text, _STOP_BYTES).replace(".", " . ").split()
         raws = list(filter(".".__ne__, marked))
         if not raws:
             return []

@@ -13,7 +13,7 @@ from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .normalize import TOKEN_TABLE, ascii_table, deleet, stream_words
+from .normalize import TOKEN_TABLE, ascii_table, ascii_translate, deleet, stream_words
 
 __all__ = [
     "TOKEN_TABLE",
@@ -67,10 +67,7 @@ def squeeze_forms(word: str) -> tuple[str, ...]:
 
 def quick_words(text: str) -> tuple[list[str], str]:
     """Words of normalised text for the fast check, and the separated text."""
-    if text.isascii():
-        separated = text.encode("ascii").translate(_TOKEN_BYTES).decode("ascii")
-    else:
-        separated = text.translate(TOKEN_TABLE)
+    separated = ascii_translate(text, _TOKEN_BYTES)
     return separated.split(), separated
 
 
@@ -114,7 +111,7 @@ def split_words(text: str, known: Callable[[str], bool]) -> list[Word]:
     Spaced or dotted letters are joined into one word when the joined word is one
     the lexicon knows (``known``), so "u r a" stays three words.
     """
-    separated = text.translate(TOKEN_TABLE)
+    separated = ascii_translate(text, _TOKEN_BYTES)
     found = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(separated)]
     joined = dict(spaced_runs([f[0] for f in found]))
     stretched = has_stretch(separated)
