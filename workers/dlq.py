@@ -27,6 +27,7 @@ from dramatiq.common import q_name
 from dramatiq.errors import DecodeError
 
 from .middleware import REASON, dead_letter_key
+from .outbox_relay import named_entries
 from .store import RedisStore
 
 __all__ = ["DeadLetter", "DeadLetters"]
@@ -143,11 +144,21 @@ class DeadLetters:
         return done
 
     def purge(self, ids: Iterable[str] | None = None, queue: str | None = None) -> list[str]:
-        """Delete the chosen letters for good (an operator's decision, logged by id)."""
+        """Delete the chosen letters for good (an operator's decision, logged by id).
+
+        A purged delivery is given up: its effects leave the outbox's pending index, or
+        the outbox relay (``outbox_relay.py``) would find them with no message and send
+        them again."""
         done = []
         for letter in self._selected(ids, queue):
+            raw = self.client.hget(self._keys(letter.queue)[1], letter.id)
             if self._remove(letter):
-                log.warning("dlq.purged", redis_id=letter.id, queue=letter.queue)
+                given_up = named_entries(raw) if letter.actor == "deliver" else []
+                if given_up:
+                    self.store.client.srem(self.store.keys.pending, *given_up)
+                log.warning(
+                    "dlq.purged", redis_id=letter.id, queue=letter.queue, effects=len(given_up)
+                )
                 done.append(letter.id)
         return done
 

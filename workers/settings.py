@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     max_backoff_ms: int = 60_000
     not_found_retries: int = 6
     heartbeat_timeout_ms: int = 5_000
+    # The outbox relay (workers/outbox_relay.py): how often a worker looks for pending
+    # effects whose delivery message is gone, and how long one must wait before it is resent.
+    outbox_relay_interval_ms: int = 5_000
+    outbox_relay_grace_ms: int = 30_000
     # dramatiq deletes dead letters older than this (its default: 7 days); kept a year here,
     # so a failed notice is replayed or purged by a person, never dropped by a timer.
     dead_letter_ttl_ms: int = 365 * 86_400_000

@@ -141,6 +141,7 @@ def _store_part(app: App, now_ms: int) -> dict[str, Any]:
         "workers": int(workers),
         "cases_open": {s: n for s, n in sorted(open_states.items()) if s != "closed" and n > 0},
         "outbox_pending": int(pending),
+        "outbox_relayed": counts.get("relayed", 0),
     }
 
 
@@ -160,6 +161,8 @@ def collect_status(app: App, now_ms: int | None = None) -> dict[str, Any]:
         "workers": store["workers"],
         "cases_open": store["cases_open"],
         "outbox_pending": store["outbox_pending"],
+        # effects the outbox relay sent again because their message was gone (outbox_relay.py)
+        "outbox_relayed": store["outbox_relayed"],
     }
 
 

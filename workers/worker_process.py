@@ -24,6 +24,7 @@ import structlog
 from .app import App, build_app
 from .clock import ScaledClock
 from .logs import configure_logging
+from .outbox_relay import relay_for, run_relay
 from .settings import Settings
 
 __all__ = ["STOP_TIMEOUT_MS", "main", "run"]
@@ -91,6 +92,13 @@ def run(
         daemon=True,
     )
     beat.start()
+    relay = relay_for(app, grace_ms=settings.outbox_relay_grace_ms)
+    if relay is not None:
+        threading.Thread(
+            target=run_relay,
+            args=(relay, stop, settings.outbox_relay_interval_ms / 1000),
+            daemon=True,
+        ).start()
     log.info(
         "worker.ready",
         threads=threads,

@@ -169,7 +169,8 @@ def _check(env: dict[str, str], result: dict[str, Any], mix: dict[str, list[Any]
         f"{counts['quarantined']} invalid lines + {len(mix['direct'])} bad bodies; "
         f"{len(result['kills'])} kills; committed {committed}, quarantined {len(entries)}, "
         f"duplicates {stats['duplicates']} (+{late} late copies quarantined), "
-        f"effects {len(effects)}; drained in {result['s']:.1f} s; kills: {times}"
+        f"effects {len(effects)} (relayed {report['outbox_relayed']}); "
+        f"drained in {result['s']:.1f} s; kills: {times}"
     )
 
 

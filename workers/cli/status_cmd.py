@@ -29,7 +29,8 @@ def print_status(report: dict[str, Any], console: Console) -> None:
     )
     console.print(
         f"dead letters: {report['dead_letters']}   quarantine: {report['quarantine']}   "
-        f"outbox pending: {report['outbox_pending']}   oldest waiting: "
+        f"outbox pending: {report['outbox_pending']} (relayed {report['outbox_relayed']})   "
+        f"oldest waiting: "
         f"{report['oldest_waiting_s']} s   live workers: {report['workers']}"
     )
     states = ", ".join(f"{s} {n}" for s, n in report["cases_open"].items()) or "none"
