@@ -181,15 +181,21 @@ class Engine:
         if r.register_child is not None:
             return self._register(event, r.register_child)
         loaded = self._load_for(event, r)
-        decision = decide(
-            loaded.case,
-            event,
-            self.policy,
-            loaded.registers,
-            self.clock.now(),
-            member=loaded.member,
-            linked=loaded.linked,
-        )
+        try:
+            decision = decide(
+                loaded.case,
+                event,
+                self.policy,
+                loaded.registers,
+                self.clock.now(),
+                member=loaded.member,
+                linked=loaded.linked,
+            )
+        except DecisionRefused:
+            previous = self._redelivered(event, loaded)
+            if previous is None:
+                raise
+            return previous
         return self._commit(
             decision,
             loaded,
@@ -198,6 +204,20 @@ class Engine:
             extra=None if decision.noop else self._archived(event, decision),
             event=event,
         )
+
+    def _redelivered(self, event: Event, loaded: Loaded) -> CommitResult | None:
+        """A refused event that was committed before: a redelivery, not a refusal.
+
+        A worker killed after a review's commit and before its acknowledgement gets
+        the review back once the case may have moved on (closed by the next review):
+        deciding again refuses it, though it was accepted. Its commit's record says
+        what to dispatch (the referral it made, still to deliver), and it counts as
+        the duplicate it is, never as a quarantined event.
+        """
+        previous = self.store.previous(self.store.keys.seen(loaded.tag, event.source, event.id))
+        if previous is not None and self.observer:
+            self.observer.counted("duplicates")
+        return previous
 
     def _archived(self, event: Event, decision: Decision | None) -> dict[str, list[list[Any]]]:
         """The event archive's writes (issue 10), in the same commit as the decision."""

@@ -74,6 +74,7 @@ class Store(Protocol):
         children: tuple[str, ...],
     ) -> Loaded: ...
     def commit(self, plan: dict[str, Any], keys: list[str]) -> CommitResult: ...
+    def previous(self, seen: str) -> CommitResult | None: ...
 
 
 def _json(model: Any) -> str:
@@ -183,6 +184,15 @@ class RedisStore:
     def register(self, child_id: str) -> ChildRecord | None:
         [raw] = self._together([["GET", self.keys.register(f"c:{child_id}")]])
         return self._child(child_id, raw) if raw else None
+
+    def previous(self, seen: str) -> CommitResult | None:
+        """What the commit recorded under ``seen`` returned, counted as a duplicate, if
+        there was one (a redelivery that can no longer be decided again)."""
+        [raw] = self._together([["GET", seen]])
+        if raw is None:
+            return None
+        self._together([["HINCRBY", self.keys.stats, "duplicates", 1]])
+        return CommitResult("dup", json.loads(raw))
 
     # -- the atomic step ---------------------------------------------------
     def commit(self, plan: dict[str, Any], keys: list[str]) -> CommitResult:

@@ -400,3 +400,44 @@ def test_an_appeal_about_another_members_case_changes_nobodys_record() -> None:
     assert [(m["member_id"], m["warnings"]) for m in report["members"]] == [("m1", 1)]
     opened = app.store.audit("appeal:ap3")[0]
     assert opened.detail["appellant_is_member"] is False
+
+
+class _Recorder:
+    """A dispatch that records what the engine hands to the next stage."""
+
+    def __init__(self) -> None:
+        self.delivered: list[tuple[str, list[str]]] = []
+
+    def deliver(self, tag: str, effect_ids: list[str]) -> None:
+        self.delivered.append((tag, effect_ids))
+
+    def schedule(self, timer_json: str, timer: Any) -> None:
+        return None
+
+    def command(self, command_json: str) -> None:
+        return None
+
+
+def test_a_review_redelivered_after_the_case_moved_on_replays_its_dispatch() -> None:
+    """A worker killed between a review's commit and its acknowledgement: the review
+    comes back after the next review closed the case. It was accepted, so it is a
+    duplicate (not a refusal to quarantine) and its referral is dispatched again."""
+    app = fake_app(START)
+    recorder = _Recorder()
+    app.engine.dispatch = recorder
+    refer = review("allegation:a1", "refer_external", "dsl", "24T13:00:00")
+    close = review("allegation:a1", "close", "dsl", "24T18:00:00", note="handed over")
+    bodies = [jsonl([e]).strip() for e in (allegation("a1", "grooming", "24T10:00"), refer, close)]
+    assert [app.engine.handle_event(b) for b in bodies] == ["ok", "ok", "ok"]
+    [(tag, [referral])] = recorder.delivered[1:2]
+    assert app.store.effect(tag, referral).kind.value == "external_referral"  # type: ignore[union-attr]
+    before = app.store.stats()
+
+    assert app.engine.handle_event(bodies[1]) == "dup"
+    assert recorder.delivered[-1] == (tag, [referral])
+    assert app.store.stats()["duplicates"] == before["duplicates"] + 1
+    assert app.store.quarantine_entries() == []
+
+    again = review("allegation:a1", "refer_external", "dsl", "24T19:00:00")  # a new review
+    assert app.engine.handle_event(jsonl([again]).strip()) == "quarantined"
+    assert len(app.store.quarantine_entries()) == 1
