@@ -252,3 +252,14 @@ def test_cli_process_and_demo_output_hold_no_content(tmp_path: Path) -> None:
     assert "Timeline of allegation:alg-1" in demo.stdout
     demo_text = (EXAMPLES / "demo.jsonl").read_text().splitlines()
     assert hits(demo.stdout + demo.stderr, needles(demo_text)) == []
+
+
+def test_a_chain_with_no_entries_says_so_instead_of_an_empty_policy() -> None:
+    from io import StringIO
+
+    from esafety.workers.cli.read_cmd import print_rows
+    from rich.console import Console
+
+    out = StringIO()
+    print_rows("Timeline of member:mem-x", [], Console(file=out, width=120))
+    assert out.getvalue().strip() == "Timeline of member:mem-x: no audit entries"

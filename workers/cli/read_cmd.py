@@ -37,6 +37,9 @@ def print_timeline(store: RedisStore, chain_id: str, console: Console) -> None:
 def print_rows(
     title: str, rows: list[dict[str, Any]], console: Console, more: str = "", cases: bool = False
 ) -> None:
+    if not rows:
+        console.print(f"\n[bold]{title}[/bold]: no audit entries{more}", highlight=False)
+        return
     versions = sorted({row["policy_version"] for row in rows})
     console.print(f"\n[bold]{title}[/bold] (policy {', '.join(versions)}{more})", highlight=False)
     for row in rows:
