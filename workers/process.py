@@ -1,43 +1,140 @@
-"""``process``: run a file of events through publish, queue, worker and store on a
-virtual clock, and report.
+"""``process``: run a file of events through publish, the actors' handlers and the store
+on a virtual clock, and report.
 
 Each event is handled at its CloudEvents ``time`` (the clock never goes back);
 every timer that falls due at or before that time fires first, in due order,
 through the same ``fire_timer`` actor the workers run; ``until`` moves the clock
-on after the last event. One worker thread and a join after each step keep the
-order, so the same file always gives the same report.
+on after the last event. The same file always gives the same report.
+
+Why a local queue: embedded, every message went through dramatiq's StubBroker, a
+consumer thread and a worker thread, with a join after each step, so the one
+worker ran the handlers one at a time anyway; the hand-offs between threads and
+dramatiq's message encoding and middleware cost more than a commit. Here each
+message is a call of the same actor (``app.actors[name]``, the functions the
+workers run) taken from one in-process FIFO queue, on this thread, until nothing
+is left: every stage's queue stays first in, first out, and each handler runs
+alone, as with one worker thread. A handler that raises is handed to the
+StubBroker's worker as the same message, so dramatiq's retries, backoff and
+dead letters apply to it as before (the handlers are idempotent: at least once).
+``Processor(app, broker=True)`` sends every message through the StubBroker, the
+old path, which ``tests/unit/test_process_paths.py`` compares report for report; it
+is also the path when the broker carries a middleware other than the app's own
+(metrics, a test's recorder), so that it sees every message as before.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from dramatiq.brokers.stub import StubBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
 
 from ..events.envelope import parse_event
 from ..events.errors import InvalidEvent
 from ..events.publish import publish
-from ..workflows.model import Decision
+from ..workflows.model import Decision, Timer
 from .app import App, DramatiqSender
 from .clock import VirtualClock
+from .engine import Dispatch
+from .middleware import Quarantine
 from .report import build_report
 
-__all__ = ["Processor"]
+__all__ = ["LocalQueue", "Processor"]
+
+Message = tuple[str, tuple[Any, ...]]
+# The app's own middleware (``broker.py``, ``app.py``): none of it changes what a handler
+# that returns does, so a call from the local queue skips it; any other keeps the broker.
+_APP_MIDDLEWARE = (
+    AgeLimit,
+    TimeLimit,
+    ShutdownNotifications,
+    Callbacks,
+    Pipelines,
+    Retries,
+    CurrentMessage,
+    Quarantine,
+)
+
+
+class LocalQueue:
+    """One FIFO of actor calls (name, args), run on the calling thread, and the
+    :class:`Dispatch` the engine hands follow-up work to while ``process`` runs."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.pending: deque[Message] = deque()
+
+    # -- Dispatch (the engine's follow-up work) ----------------------------------
+    def deliver(self, tag: str, effect_ids: list[str]) -> None:
+        self.pending.append(("deliver", (tag, effect_ids)))
+
+    def schedule(self, timer_json: str, timer: Timer) -> None:
+        """A virtual clock fires timers from the store's index in due order (as ActorDispatch)."""
+
+    def command(self, command_json: str) -> None:
+        self.pending.append(("apply_command", (command_json,)))
+
+    # -- running -----------------------------------------------------------------
+    def send(self, actor: str, *args: Any) -> None:
+        self.pending.append((actor, args))
+
+    def drain(self) -> bool:
+        """Run every pending call in order; False when one failed and went to the broker."""
+        pending, actors = self.pending, self.app.actors
+        while pending:
+            name, args = pending.popleft()
+            try:
+                actors[name](*args)
+            except Exception:
+                # the same message through dramatiq: its retries, backoff, dead letters
+                actors[name].send_with_options(args=args)
+                return False
+        return True
+
+
+class _LocalActor:
+    """What :class:`DramatiqSender` sends with: onto the local queue, not the broker."""
+
+    def __init__(self, queue: LocalQueue) -> None:
+        self.queue = queue
+
+    def send(self, body: str, line: int | None) -> None:
+        self.queue.send("handle_event", body, line)
+
+
+class _LocalSender(DramatiqSender):
+    """:class:`DramatiqSender` (signing included), handing the body to the local queue."""
+
+    def __init__(self, app: App, line: int | None, queue: LocalQueue) -> None:
+        super().__init__(app, line)
+        self.actor = _LocalActor(queue)
 
 
 class Processor:
     """Drives an embedded :class:`App` (StubBroker, virtual clock) over lines of events."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, *, broker: bool | None = None) -> None:
         if not isinstance(app.broker, StubBroker) or not isinstance(app.clock, VirtualClock):
             raise ValueError("process runs on the embedded StubBroker and a virtual clock")
         self.app = app
         self.broker: StubBroker = app.broker
         self.clock: VirtualClock = app.clock
         self.worker = app.worker(threads=1)
+        self.via_broker: bool | None = broker
+        self.local = LocalQueue(app)
+        self._dispatch: Dispatch | None = app.engine.dispatch
         app.store.client.set(f"{app.store.keys.prefix}:policy_version", app.policy.stamp)
         # When the next timer can fall due, so ``fire_due`` asks the store only then: a hint
         # kept from the commits' decisions; the store's timer index stays the truth.
@@ -57,21 +154,45 @@ class Processor:
         app.engine.on_commit = noted
 
     def __enter__(self) -> Processor:
+        if self.via_broker is None:  # decided here: middleware is added after build_app
+            extra = [m for m in self.broker.middleware if not isinstance(m, _APP_MIDDLEWARE)]
+            self.via_broker = bool(extra)
         self.worker.start()
+        if not self.via_broker:
+            self.app.engine.dispatch = self.local
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.join()
-        self.worker.stop()
+        try:
+            self.join()
+        finally:
+            self.worker.stop()
+            self.app.engine.dispatch = self._dispatch
 
-    def join(self) -> None:
-        """Wait until every stage's queue is empty (follow-up work included)."""
+    def _join_broker(self) -> None:
         queues = self.app.queue_names()
         while True:
             for name in queues:
                 self.broker.join(name, fail_fast=True)
             if all(self.broker.queues[n].unfinished_tasks == 0 for n in queues):
                 return
+
+    def join(self) -> None:
+        """Run or wait for every stage's work until none is left (follow-up work included)."""
+        while True:
+            if self.local.drain() and not self._broker_busy():
+                return
+            self._join_broker()  # what failed here, or was sent to the broker directly
+
+    def _broker_busy(self) -> bool:
+        queues = self.broker.queues
+        return any(q.unfinished_tasks for q in queues.values())
+
+    def _send(self, actor: str, *args: Any) -> None:
+        if self.via_broker:
+            self.app.actors[actor].send(*args)
+        else:
+            self.local.send(actor, *args)
 
     def fire_due(self, until: datetime) -> int:
         """Fire every timer due at or before ``until``, one at a time, in due order."""
@@ -87,7 +208,7 @@ class Processor:
                 return fired
             raw, score = due
             self.clock.advance_to(datetime.fromtimestamp(score / 1000, tz=until.tzinfo))
-            self.app.actors["fire_timer"].send(raw)
+            self._send("fire_timer", raw)
             self.join()
             fired += 1
 
@@ -109,8 +230,13 @@ class Processor:
             return
         self.fire_due(event.time)
         self.clock.advance_to(event.time)
-        publish(event, sender=DramatiqSender(self.app, number))
+        publish(event, sender=self._sender(number))
         self.join()
+
+    def _sender(self, number: int) -> DramatiqSender:
+        if self.via_broker:
+            return DramatiqSender(self.app, number)
+        return _LocalSender(self.app, number, self.local)
 
     def run(
         self,
