@@ -90,8 +90,9 @@ def build_broker(settings: Settings, *, embedded: bool) -> dramatiq.Broker:
     """The broker for this process.
 
     On Redis, a dead worker's messages come back only when maintenance finds its
-    heartbeat stale: the heartbeat timeout is short and maintenance runs on every
-    command (both from the settings) so that takes seconds, not minutes.
+    heartbeat stale: the heartbeat timeout is short and each worker runs the
+    maintenance every second (``GuardedRedisBroker.maintain``, both from the
+    settings), so that takes seconds, not minutes.
     """
     if embedded:
         return StubBroker(middleware=middleware(settings))

@@ -24,7 +24,6 @@ Only on the Redis broker, whose messages can be read; times are Redis's own cloc
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -34,7 +33,7 @@ import structlog
 if TYPE_CHECKING:
     from .app import App
 
-__all__ = ["OutboxRelay", "named_entries", "relay_for", "run_relay"]
+__all__ = ["OutboxRelay", "named_entries", "relay_for"]
 
 log = structlog.get_logger("esafety.relay")
 
@@ -145,12 +144,3 @@ def relay_for(app: App, grace_ms: int = 30_000) -> OutboxRelay | None:
         grace_ms=grace_ms,
         stats_key=app.store.keys.stats,
     )
-
-
-def run_relay(relay: OutboxRelay, stop: threading.Event, interval_s: float) -> None:
-    """The relay thread's loop: a failed pass (Redis away) is logged and tried again."""
-    while not stop.wait(interval_s):
-        try:
-            relay.sweep()
-        except Exception as exc:
-            log.warning("outbox.relay_failed", error=type(exc).__name__)

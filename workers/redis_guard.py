@@ -24,6 +24,11 @@ messages it held the same way. So the broker remembers which ids it fetched and 
 not yet acknowledged, and after a consumer (re)starts or a fetch fails it requeues
 the ids in its unacknowledged set that nobody here holds (all of a delay queue's).
 
+It does the queue maintenance, on a schedule (``maintain``: a thread in each worker
+calls it every second) instead of inside dramatiq's commands: dramatiq's maintenance
+runs KEYS over the whole database for each dead worker (``scripts/maintain.lua`` says
+why that cannot stay).
+
 And it hands back what a clean stop leaves behind. dramatiq's Redis consumer
 fetches a batch into memory and passes it on one message at a time; when the
 worker stops, the rest of that batch is in this process's unacknowledged set and
@@ -36,19 +41,21 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import redis
 import structlog
 from dramatiq import Message
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import q_name
+from dramatiq.common import current_millis, q_name
 
 from .middleware import POISON, message_problem
 
 __all__ = ["GuardedRedisBroker"]
 
 log = structlog.get_logger("esafety.guard")
+_MAINTAIN = (Path(__file__).parent / "scripts" / "maintain.lua").read_text()
 
 
 def _decode(data: bytes) -> tuple[dict[str, Any] | None, str | None]:
@@ -86,6 +93,26 @@ class GuardedRedisBroker(RedisBroker):  # type: ignore[misc]
         self._lock = threading.Lock()
         self._held: dict[str, set[str]] = {}
         self._stranded: set[str] = set()
+        self._maintain = self.client.register_script(_MAINTAIN)
+
+    def maintain(self) -> tuple[int, int, int]:
+        """Requeue dead workers' unacknowledged messages and drop their heartbeats, and
+        expire dead letters past their TTL: (workers removed, requeued, expired)."""
+        queues = sorted(self.get_declared_queues() | self.get_declared_delay_queues())
+        reply = self._maintain(
+            keys=[f"{self.namespace}:__heartbeats__"],
+            args=[
+                self.namespace,
+                current_millis(),
+                self.heartbeat_timeout,
+                self.dead_message_ttl,
+                *queues,
+            ],
+        )
+        dead, requeued, expired = (int(n) for n in reply)
+        if dead or requeued or expired:
+            log.info("guard.maintained", dead=dead, requeued=requeued, expired=expired)
+        return dead, requeued, expired
 
     @property
     def consumer_class(self) -> type[_RedisConsumer]:

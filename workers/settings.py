@@ -47,7 +47,10 @@ class Settings(BaseSettings):
     # dramatiq deletes dead letters older than this (its default: 7 days); kept a year here,
     # so a failed notice is replayed or purged by a person, never dropped by a timer.
     dead_letter_ttl_ms: int = 365 * 86_400_000
-    maintenance_chance: int = 1_000_000
+    # dramatiq's own maintenance (a chance per million commands; it runs KEYS): off, the
+    # workers maintain the queues every maintenance_interval_ms instead (redis_guard.py)
+    maintenance_chance: int = 0
+    maintenance_interval_ms: int = 1_000
     worker_timeout_ms: int = 100
     queue_prefetch: int = 0
     # Per queue, JSON ({"events": 256, "deliveries": 32}); a queue not named uses queue_prefetch.

@@ -15,7 +15,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import FrameType
 
 import dramatiq
@@ -24,7 +24,7 @@ import structlog
 from .app import App, build_app
 from .clock import ScaledClock
 from .logs import configure_logging
-from .outbox_relay import relay_for, run_relay
+from .outbox_relay import relay_for
 from .settings import Settings
 
 __all__ = ["STOP_TIMEOUT_MS", "main", "run"]
@@ -57,6 +57,22 @@ def _heartbeat(app: App, member: str, stop: threading.Event, interval: float) ->
             log.warning("heartbeat.failed", error=type(exc).__name__)
         if stop.wait(interval):
             return
+
+
+def _every(
+    stop: threading.Event, interval_ms: int, action: Callable[[], object], what: str
+) -> None:
+    """Run ``action`` every ``interval_ms`` in a daemon thread until ``stop``; a failed
+    run (Redis away) is logged and tried again at the next."""
+
+    def loop() -> None:
+        while not stop.wait(interval_ms / 1000):
+            try:
+                action()
+            except Exception as exc:
+                log.warning(f"{what}.failed", error=type(exc).__name__)
+
+    threading.Thread(target=loop, name=what, daemon=True).start()
 
 
 def run(
@@ -92,13 +108,12 @@ def run(
         daemon=True,
     )
     beat.start()
+    maintain = getattr(app.broker, "maintain", None)
+    if maintain is not None:
+        _every(stop, settings.maintenance_interval_ms, maintain, "maintenance")
     relay = relay_for(app, grace_ms=settings.outbox_relay_grace_ms)
     if relay is not None:
-        threading.Thread(
-            target=run_relay,
-            args=(relay, stop, settings.outbox_relay_interval_ms / 1000),
-            daemon=True,
-        ).start()
+        _every(stop, settings.outbox_relay_interval_ms, relay.sweep, "outbox_relay")
     log.info(
         "worker.ready",
         threads=threads,
