@@ -191,6 +191,14 @@ def test_worker_writes_evidence_but_cannot_read_it(server: int, run: dict[str, s
     assert worker.get("esafety:{m:m-acl}:case:post:a2") is not None
 
 
+def test_worker_maintains_the_queues_without_keys(server: int, run: dict[str, str]) -> None:
+    """The scheduled maintenance (maintain.lua) runs as ``worker``; KEYS is denied."""
+    assert denied(lambda: client(server, "worker").keys("esafety-dramatiq:*"))
+    app = build_app(Settings(redis_url=url(server, "worker")))
+    _, requeued, expired = app.broker.maintain()  # type: ignore[attr-defined]
+    assert (requeued, expired) == (0, 0)  # allowed (a denied command raises), nothing to do
+
+
 def test_evidence_user_views_and_the_view_is_audited(server: int, run: dict[str, str]) -> None:
     shown = cli(server, "evidence", run, "evidence", "post:a2", "--by", "dsl", "--json")
     assert shown.exit_code == 0, shown.output  # type: ignore[attr-defined]
