@@ -20,6 +20,16 @@ dead letters apply to it as before (the handlers are idempotent: at least once).
 old path, which ``tests/unit/test_process_paths.py`` compares report for report; it
 is also the path when the broker carries a middleware other than the app's own
 (metrics, a test's recorder), so that it sees every message as before.
+
+Signed heads (issue 9: "at every commit, or every N entries and on shutdown"): the
+workers sign each changed chain's head inside its commit, so that a crash never leaves
+entries past a signed head. Embedded, the store is this process's memory and dies with
+it, so there is no such window: ``process`` keeps each chain's last committed entry and
+signs its head once, when the work is done (``join``, the end of ``run``, the exit),
+with the same signer and the same rows (``head_rows``). The heads left in the store are
+those of a signature at every commit, byte for byte (Ed25519 signatures are
+deterministic): the last one of each chain wins either way. ``heads_at_end=False``
+signs in every commit, as the workers do.
 """
 
 from __future__ import annotations
@@ -44,12 +54,13 @@ from dramatiq.middleware import (
 from ..events.envelope import parse_event
 from ..events.errors import InvalidEvent
 from ..events.publish import publish
-from ..workflows.model import Decision, Timer
+from ..workflows.model import AuditEntry, Decision, Timer
 from .app import App, DramatiqSender
 from .clock import VirtualClock
 from .engine import Dispatch
 from .middleware import Quarantine
 from .report import build_report
+from .signing import HeadSigner, LazyHeadSigner, head_rows
 
 __all__ = ["LocalQueue", "Processor"]
 
@@ -125,7 +136,7 @@ class _LocalSender(DramatiqSender):
 class Processor:
     """Drives an embedded :class:`App` (StubBroker, virtual clock) over lines of events."""
 
-    def __init__(self, app: App, *, broker: bool | None = None) -> None:
+    def __init__(self, app: App, *, broker: bool | None = None, heads_at_end: bool = True) -> None:
         if not isinstance(app.broker, StubBroker) or not isinstance(app.clock, VirtualClock):
             raise ValueError("process runs on the embedded StubBroker and a virtual clock")
         self.app = app
@@ -133,6 +144,7 @@ class Processor:
         self.clock: VirtualClock = app.clock
         self.worker = app.worker(threads=1)
         self.via_broker: bool | None = broker
+        self.heads_at_end = heads_at_end
         self.local = LocalQueue(app)
         self._dispatch: Dispatch | None = app.engine.dispatch
         app.store.client.set(f"{app.store.keys.prefix}:policy_version", app.policy.stamp)
@@ -143,11 +155,17 @@ class Processor:
             for _, score in app.store.client.zrange(app.store.keys.timers, 0, -1, withscores=True)
         ]
         heapq.heapify(self._due_hint)
+        # the signer, kept aside while ``process`` runs; each chain's last committed entry
+        self._signer: HeadSigner | LazyHeadSigner | None = None
+        self._unsigned: dict[tuple[str, str], AuditEntry] = {}
         chained = app.engine.on_commit
 
         def noted(tag: str, decision: Decision) -> None:
             for timer in decision.timers:
                 heapq.heappush(self._due_hint, int(timer.due.timestamp() * 1000))
+            if self._signer is not None:
+                for entry in decision.audit:
+                    self._unsigned[(tag, entry.case_id)] = entry
             if chained is not None:
                 chained(tag, decision)
 
@@ -160,6 +178,8 @@ class Processor:
         self.worker.start()
         if not self.via_broker:
             self.app.engine.dispatch = self.local
+        if self.heads_at_end:
+            self._signer, self.app.engine.heads = self.app.engine.heads, None
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -168,6 +188,25 @@ class Processor:
         finally:
             self.worker.stop()
             self.app.engine.dispatch = self._dispatch
+            if self._signer is not None:
+                self.app.engine.heads, self._signer = self._signer, None
+
+    def sign_heads(self) -> int:
+        """Sign and write the head of every chain changed since the last call; how many."""
+        if self._signer is None or not self._unsigned:
+            return 0
+        by_tag: dict[str, list[AuditEntry]] = {}
+        for (tag, _), entry in self._unsigned.items():
+            by_tag.setdefault(tag, []).append(entry)
+        keys = self.app.store.keys
+        rows = [
+            row
+            for tag, entries in by_tag.items()
+            for row in head_rows(keys, tag, self._signer, entries)
+        ]
+        self.app.store.commit({"hsets": rows}, [])
+        signed, self._unsigned = len(self._unsigned), {}
+        return signed
 
     def _join_broker(self) -> None:
         queues = self.app.queue_names()
@@ -178,7 +217,12 @@ class Processor:
                 return
 
     def join(self) -> None:
-        """Run or wait for every stage's work until none is left (follow-up work included)."""
+        """Run or wait for every stage's work until none is left (follow-up work included),
+        then sign the heads of the chains it changed."""
+        self._settle()
+        self.sign_heads()
+
+    def _settle(self) -> None:
         while True:
             if self.local.drain() and not self._broker_busy():
                 return
@@ -209,7 +253,7 @@ class Processor:
             raw, score = due
             self.clock.advance_to(datetime.fromtimestamp(score / 1000, tz=until.tzinfo))
             self._send("fire_timer", raw)
-            self.join()
+            self._settle()
             fired += 1
 
     def line(self, number: int, raw: str) -> None:
@@ -231,7 +275,7 @@ class Processor:
         self.fire_due(event.time)
         self.clock.advance_to(event.time)
         publish(event, sender=self._sender(number))
-        self.join()
+        self._settle()
 
     def _sender(self, number: int) -> DramatiqSender:
         if self.via_broker:
