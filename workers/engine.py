@@ -269,6 +269,10 @@ class Engine:
             seen=keys.seen(loaded.tag, *origin),
             checks=checks,
             counter=counter,
+            indexed=(
+                loaded.case.case_id if loaded.case else None,
+                loaded.member.member_id if loaded.member else None,
+            ),
         )
         _extend(plan, extra or {})
         _extend(plan, self._protected(decision, loaded, event))

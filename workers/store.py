@@ -161,11 +161,18 @@ class RedisStore:
         )
 
     def _get_all(self, wanted: list[str | None]) -> list[bytes | None]:
-        """GET each key in one pipeline; None where there is no key to read (no round trip)."""
+        """GET each key in one pipeline; None where there is no key to read (no round trip).
+
+        On fakeredis one MGET (one command to run, not one a key); on a server a GET a
+        key, since the keys may hash to several slots (a linked case, the registers)."""
         present = [key for key in wanted if key is not None]
         if not present:
             return [None] * len(wanted)
-        values = iter(self._together([["GET", key] for key in present]))
+        if self._python_commit is not None:
+            [found] = self._python_commit.run([["MGET", *present]])
+            values = iter(found)
+        else:
+            values = iter(self._together([["GET", key] for key in present]))
         return [next(values) if key is not None else None for key in wanted]
 
     @staticmethod
@@ -231,8 +238,14 @@ class RedisStore:
         seen: str,
         checks: list[list[Any]],
         counter: str | None,
+        indexed: tuple[str | None, str | None] = (None, None),
     ) -> dict[str, Any]:
-        """Turn a decision into the commit script's plan (one hash slot plus indexes)."""
+        """Turn a decision into the commit script's plan (one hash slot plus indexes).
+
+        ``indexed``: the case id and member id read from this tag before deciding, if
+        there were such records. The commit that first wrote each also wrote its index
+        entry (id -> this tag), which nothing removes, so the plan does not write it again.
+        """
         k = self.keys
         plan: dict[str, Any] = {
             "seen": seen,
@@ -246,12 +259,15 @@ class RedisStore:
             "hincrs": [],
             "dup_hincrs": [[k.stats, "duplicates", 1]] if counter else [],
         }
+        case_indexed, member_indexed = indexed
         if decision.case is not None:
             plan["sets"].append([k.case(tag, decision.case.case_id), _json(decision.case)])
-            plan["hsets"].append([k.cases, decision.case.case_id, tag])
+            if decision.case.case_id != case_indexed:
+                plan["hsets"].append([k.cases, decision.case.case_id, tag])
         if decision.member is not None:
             plan["sets"].append([k.member(tag, decision.member.member_id), _json(decision.member)])
-            plan["hsets"].append([k.members, decision.member.member_id, tag])
+            if decision.member.member_id != member_indexed:
+                plan["hsets"].append([k.members, decision.member.member_id, tag])
         for entry in decision.audit:
             plan["xadds"].append([k.audit(tag, entry.case_id), _json(entry)])
             plan["hsets"].append([k.chains, entry.case_id, tag])

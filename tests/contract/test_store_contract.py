@@ -20,7 +20,9 @@ from tests.helpers import post
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
-def _commit_post(store: RedisStore, text: str, event_id: str, post_id: str) -> str:
+def _commit_post(
+    store: RedisStore, text: str, event_id: str, post_id: str, plans: list[dict] | None = None
+) -> str:
     event = parse_event(post(post_id, "m1", text, id=event_id))
     tag = "m:m1"
     loaded = store.load(
@@ -37,7 +39,13 @@ def _commit_post(store: RedisStore, text: str, event_id: str, post_id: str) -> s
         seen=store.keys.seen(tag, event.source, event.id),
         checks=checks,
         counter="accepted",
+        indexed=(
+            loaded.case.case_id if loaded.case else None,
+            loaded.member.member_id if loaded.member else None,
+        ),
     )
+    if plans is not None:
+        plans.append(plan)
     return store.commit(plan, [c[0] for c in checks]).status
 
 
@@ -53,6 +61,19 @@ class StoreContract:
         assert [e.trigger for e in store.audit("post:p1")] == ["screen", "warn", "close"]
         assert {e.kind.value for e in store.effects()} == {"delete_post", "warning_notice"}
         assert store.outbox_pending() == 2
+
+    def test_an_index_entry_is_written_once_with_its_record(self, store: RedisStore) -> None:
+        """The member's index entry comes with its first record; a later commit for the
+        member, read from the store first, does not write it again, and it still finds it."""
+        plans: list[dict] = []
+        assert _commit_post(store, "shit", "e1", "p1", plans) == "ok"
+        assert _commit_post(store, "hello all", "e2", "p2", plans) == "ok"
+        index = [[op[0], op[1]] for plan in plans for op in plan["hsets"]]
+        assert index.count([store.keys.members, "m1"]) == 1
+        assert index.count([store.keys.cases, "post:p2"]) == 1
+        member = store.member("m1")
+        assert member is not None and member.warnings == 1
+        assert store.case("post:p2") is not None
 
     def test_redelivered_event_changes_nothing(self, store: RedisStore) -> None:
         assert _commit_post(store, "shit", "e1", "p1") == "ok"
