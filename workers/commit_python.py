@@ -153,7 +153,8 @@ class PythonCommit:
         if found is None:
             found = self._commands[name] = self._sock._name_to_func(name.lower())
         func, sig = found
-        result = self._sock._run_command(func, sig, [_arg(a) for a in args], False)
+        encoded = [a.encode() if type(a) is str else _arg(a) for a in args]  # mostly strings
+        result = self._sock._run_command(func, sig, encoded, False)
         if isinstance(result, Exception):  # fakeredis returns a command's error
             raise self._sock._decode_error(result)
         return result
