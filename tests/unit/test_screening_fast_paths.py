@@ -16,8 +16,9 @@ import re
 import pytest
 from esafety.workers.bench_screening import EVAL_DIR, build_corpus
 from esafety.workflows.policy import default_policy
-from esafety.workflows.screening import links, personal
-from esafety.workflows.screening.lexicon import _spans
+from esafety.workflows.screening import grammar, links, personal
+from esafety.workflows.screening.compiled import compile_policy
+from esafety.workflows.screening.lexicon import Lexicon, _spans
 from esafety.workflows.screening.normalize import _STREAM_TABLE, _table, normalize, stream_words
 
 from tests.unit.test_screening_evasion import BASES, VARIANTS
@@ -165,3 +166,44 @@ def test_shapes_see_the_digits_and_letters_the_patterns_see() -> None:
         assert (shape in "9aw") == bool(re.fullmatch(r"\w", char))
         assert (shape == "a") == bool(re.fullmatch(r"[abd-hjlnp-uw-z]", char))
         assert (shape == "k") == (char in "@$|+*")
+
+
+def _in_turn(literals: list[str]) -> str:
+    return "(?:" + "|".join(re.escape(literal) for literal in literals) + ")"
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_factored_alternatives_match_as_the_alternatives_tried_in_turn(seed: int) -> None:
+    rng = random.Random(seed)
+    pieces = ["a", "b", "ab", "a ", "b ", " ", "", "ba", "aa"]
+    for _ in range(3000):
+        literals = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 3))) for _ in range(6)]
+        text = "".join(rng.choice("ab ") for _ in range(rng.randint(0, 12)))
+        after = rng.choice(["", "b", " a", "(?:a|b a)", "a*b", "$", "(?:ab|b)+ "])
+        for at in range(len(text) + 1):
+            plain = re.compile(_in_turn(literals) + after).match(text, at)
+            factored = re.compile(grammar._trie(literals) + after).match(text, at)
+            assert (plain and plain.span()) == (factored and factored.span()), (literals, text)
+
+
+def test_lexicon_patterns_find_what_their_unfactored_forms_find(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def bounds(lexicon: Lexicon) -> dict[str, re.Pattern[str]]:
+        groups = [*lexicon.terms.values(), *lexicon.anchored.values()]
+        groups += lexicon.exceptions.values()
+        return {b.entry.source: b.regex for group in groups for b in group}
+
+    factored = bounds(LEXICON)
+    monkeypatch.setattr(grammar, "_trie", _in_turn)
+    plain = bounds(compile_policy(POLICY).lexicon)
+    assert factored.keys() == plain.keys()
+    assert sum(factored[s].pattern != plain[s].pattern for s in factored) > 100
+    found = 0
+    for text in EVAL + EVASION + BENCH[:100]:
+        stream = " " + " ".join(stream_words(normalize(text).text)) + " "
+        for source, regex in factored.items():
+            spans = [m.span() for m in regex.finditer(stream)]
+            assert spans == [m.span() for m in plain[source].finditer(stream)], (source, text)
+            found += len(spans)
+    assert found > 500

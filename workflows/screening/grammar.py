@@ -175,12 +175,58 @@ def words_of(text: str) -> list[str]:
 
 class _Part(NamedTuple):
     """A parsed item or sequence: its regex, the word sets a match must contain one of,
-    the words a match can start with (None: any word), and whether it can match nothing."""
+    the words a match can start with (None: any word), whether it can match nothing, and
+    (when it is only words) the texts it matches, in the order the regex tries them."""
 
     regex: str
     needs: list[frozenset[str]]
     first: frozenset[str] | None
     nullable: bool
+    literals: tuple[str, ...] | None = None
+
+
+# Past this many texts a sequence of alternatives is left as the alternatives in turn.
+_PRODUCT_LIMIT = 64
+
+
+def _trie(literals: Iterable[str]) -> str:
+    """``(?:l1|l2|...)`` for texts ``literals``, factored by their leading characters so
+    the regex engine picks a branch by one character instead of trying every text.
+
+    The same matches, found in the same order (so the same spans): the engine tries the
+    texts in turn, and only two that can both match here may not swap. Texts that begin
+    with different characters never both match, so each run of non-empty texts is
+    grouped by first character, keeping the order within a group; the empty text
+    matches always, so no text moves across it. A text that comes again after itself
+    is dropped (tried again, it fails again).
+    """
+    branches = _branches(list(dict.fromkeys(literals)))
+    if len(branches) == 1:
+        return branches[0]
+    return "(?:" + "|".join(branches) + ")"
+
+
+def _branches(literals: list[str]) -> list[str]:
+    """The alternatives of ``_trie`` (distinct texts, in order)."""
+    branches: list[str] = []
+    groups: dict[str, list[str]] = {}
+    for literal in literals:
+        if literal:
+            groups.setdefault(literal[0], []).append(literal[1:])
+        else:  # nothing moves across the empty text
+            branches += _grouped(groups)
+            groups = {}
+            branches.append("")
+    return branches + _grouped(groups)
+
+
+def _grouped(groups: dict[str, list[str]]) -> list[str]:
+    out = []
+    for char, rests in groups.items():
+        tails = _branches(list(dict.fromkeys(rests)))
+        tail = tails[0] if len(tails) == 1 else "(?:" + "|".join(tails) + ")"
+        out.append(re.escape(char) + tail)
+    return out
 
 
 def _then(first: frozenset[str] | None, more: frozenset[str] | None) -> frozenset[str] | None:
@@ -205,6 +251,9 @@ class _Parser:
         required: list[frozenset[str]] = []
         first: frozenset[str] | None = frozenset()
         nullable = True
+        # the texts the sequence matches, in the order tried (the first item's choice
+        # varies slowest), while there are few
+        literals: tuple[str, ...] | None = ("",)
         while self.pos < len(self.tokens) and self.tokens[self.pos] not in stop:
             item = self.item()
             parts.append(item.regex)
@@ -212,7 +261,16 @@ class _Parser:
             if nullable:  # everything before this item can match nothing
                 first = _then(first, item.first)
                 nullable = item.nullable
-        return _Part("".join(parts), required, first, nullable)
+            if (
+                literals is not None
+                and item.literals is not None
+                and len(literals) * len(item.literals) <= _PRODUCT_LIMIT
+            ):
+                literals = tuple(a + b for a in literals for b in item.literals)
+            else:
+                literals = None
+        regex = _trie(literals) if literals is not None and len(parts) > 1 else "".join(parts)
+        return _Part(regex, required, first, nullable, literals)
 
     def item(self) -> _Part:
         token = self.tokens[self.pos]
@@ -243,9 +301,14 @@ class _Parser:
         anchors: set[str] = set()
         first: frozenset[str] | None = frozenset()
         nullable = False
+        literals: list[str] | None = []
         while True:
             alternative = self.seq(("|", close))
             options.append(alternative.regex)
+            if literals is not None and alternative.literals is not None:
+                literals += alternative.literals
+            else:
+                literals = None
             anchors |= _best(alternative.needs) if alternative.needs else set()
             first = _then(first, alternative.first)
             nullable = nullable or alternative.nullable
@@ -257,6 +320,13 @@ class _Parser:
             self.pos += 1
             if token == close:
                 break
+        if literals is not None:  # words only: one branch per leading character
+            if optional:
+                literals.append("")  # ``(?:...)?`` tries the group, then nothing
+            regex = _trie(literals)
+            if optional:
+                return _Part(regex, [], first, True, tuple(literals))
+            return _Part(regex, [frozenset(anchors)], first, nullable, tuple(literals))
         body = "|".join(options)
         if optional:
             return _Part(f"(?:{body})?", [], first, True)
@@ -265,7 +335,7 @@ class _Parser:
     def word(self, token: str) -> _Part:
         suffix = _SUFFIX.match(token)
         forms = [suffix[1] + end for end in suffix[2].split(",")] if suffix else [token]
-        options: list[str] = []
+        literals: list[str] = []
         needs: set[str] = set()
         first: set[str] = set()
         for form in forms:
@@ -273,12 +343,10 @@ class _Parser:
             if not parts:
                 raise self.fail(f"{token!r} has no letters")
             self.words.update(parts)
-            options.append("".join(re.escape(p) + " " for p in parts))
+            literals.append("".join(p + " " for p in parts))
             needs.add(max(parts, key=_rarity))
             first.add(parts[0])
-        if len(options) == 1:
-            return _Part(options[0], [frozenset(needs)], frozenset(first), False)
-        return _Part(f"(?:{'|'.join(options)})", [frozenset(needs)], frozenset(first), False)
+        return _Part(_trie(literals), [frozenset(needs)], frozenset(first), False, tuple(literals))
 
 
 def _rarity(word: str) -> tuple[int, int]:
@@ -317,7 +385,7 @@ def _entry(line: str, macros: dict[str, list[str]], where: str) -> Entry:
     body = line[1:].strip() if weak or exception else line
     tokens = _TOKEN.findall(body)
     parser = _Parser(tokens, macros, where)
-    regex, needs, first, nullable = parser.seq(())
+    regex, needs, first, nullable, _ = parser.seq(())
     if not needs:
         raise PolicyError(f"{where}: an entry needs at least one word that is not optional")
     return Entry(
