@@ -132,8 +132,21 @@ def _first_error(exc: ValidationError, prefix: str) -> tuple[str, str]:
     return (f"{prefix}{path}" if path != "(root)" else prefix.rstrip(".") or path), error["msg"]
 
 
-def _decode(raw: bytes | str, limits: Limits) -> dict[str, Any]:
-    size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
+# A lone surrogate in decoded text comes from a literal one in a ``str`` (strict UTF-8
+# refuses it in bytes) or from a ``\\uD800``-``\\uDFFF`` escape; either must be seen.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _decode(raw: bytes | str, limits: Limits) -> tuple[dict[str, Any], bool]:
+    """The decoded object, and whether it can hold a lone surrogate (checked after)."""
+    surrogates = False
+    if isinstance(raw, str):
+        try:
+            size = len(raw.encode("utf-8"))
+        except UnicodeEncodeError:
+            size, surrogates = len(raw.encode("utf-8", "surrogatepass")), True
+    else:
+        size = len(raw)
     if size > limits.max_payload_bytes:
         raise LimitExceeded(
             f"payload is {size} bytes, over the max_payload_bytes limit of "
@@ -152,9 +165,11 @@ def _decode(raw: bytes | str, limits: Limits) -> dict[str, Any]:
         raise InvalidEvent(f"malformed JSON: {message}", field="(payload)") from None
     if not isinstance(body, dict):
         raise InvalidEvent("payload must be a JSON object", field="(payload)")
-    if _depth(body) > _MAX_DEPTH:
+    # each level is an object or array: with no more brackets than the limit (counted in
+    # strings too, so more than there are), no walk is needed to know it is not exceeded
+    if text.count("{") + text.count("[") > _MAX_DEPTH and _depth(body) > _MAX_DEPTH:
         raise InvalidEvent(f"payload nests deeper than {_MAX_DEPTH} levels", field="(payload)")
-    return body
+    return body, surrogates or (("\\u" in text) and _SURROGATE_ESCAPE.search(text) is not None)
 
 
 def _safe_id(body: dict[str, Any]) -> str | None:
@@ -233,8 +248,12 @@ def parse_event(raw: bytes | str | dict[str, Any], limits: Limits | None = None)
     the event id; the message holds no content of the event.
     """
     limits = limits or Limits()
-    body = raw if isinstance(raw, dict) else _decode(raw, limits)
-    _check_unicode(body)
+    if isinstance(raw, dict):
+        body, surrogates = raw, True
+    else:
+        body, surrogates = _decode(raw, limits)
+    if surrogates:  # else no string in it can hold one: the text had none to decode
+        _check_unicode(body)
     envelope = validate_envelope(body)
     _check_id(envelope.id, "id", limits, None)
     _check_id(envelope.source, "source", limits, envelope.id)

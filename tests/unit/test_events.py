@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from esafety.events import (
@@ -89,6 +90,53 @@ def test_text_never_appears_in_error_messages() -> None:
 def test_undecodable_payloads(raw: bytes, words: str) -> None:
     with pytest.raises(InvalidEvent, match=words):
         parse_event(raw)
+
+
+def _post_text(text: str) -> str:
+    return json.dumps(post("p", "m", text), ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _post_text("x").replace('"x"', '"\\ud800"'),  # an escaped lone surrogate
+        _post_text("x").replace('"x"', '"\\uDFFF x"'),  # upper case hex
+        _post_text("x").replace('"text"', '"\\udc00"'),  # in a key
+        _post_text("x\ud800"),  # a literal one in a str
+        _post_text("x\ud800").encode("utf-8", "surrogatepass"),  # in bytes: not UTF-8
+    ],
+)
+def test_every_way_to_a_lone_surrogate_is_refused(raw: str | bytes) -> None:
+    with pytest.raises(InvalidEvent, match=r"surrogate|not UTF-8"):
+        parse_event(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (_post_text("x").replace('"x"', '"\\ud83d\\ude00"'), "\U0001f600"),  # a pair
+        (_post_text("x").replace('"x"', '"\\\\ud800"'), "\\ud800"),  # an escaped backslash
+        (_post_text("{[{[{[{[{[{[{[{[{[{[ no nesting"), "{[{[{[{[{[{[{[{[{[{[ no nesting"),
+    ],
+)
+def test_what_only_looks_like_a_surrogate_or_nesting_is_text(raw: str, text: str) -> None:
+    event = parse_event(raw)
+    assert event.data.text == text  # type: ignore[union-attr]
+
+
+def test_nesting_one_past_the_limit_is_refused_and_at_the_limit_kept() -> None:
+    body = post("p", "m", "x")
+    for depth, ok in ((14, True), (15, False)):  # the envelope and data are two levels
+        nested: Any = "x"
+        for _ in range(depth):
+            nested = [nested]
+        body["data"]["links"] = nested
+        if ok:
+            with pytest.raises(InvalidEvent, match=r"data\.links"):  # parsed, then typed
+                parse_event(json.dumps(body))
+        else:
+            with pytest.raises(InvalidEvent, match="nests deeper"):
+                parse_event(json.dumps(body))
 
 
 def test_limits_name_the_limit() -> None:
