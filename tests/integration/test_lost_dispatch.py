@@ -1,8 +1,14 @@
-"""The outbox relay on the real Redis with a real worker: a lost dispatch is made good.
+"""A dispatch lost after its commit is made good, on the real Redis with real workers.
 
 Effects are committed to the outbox by an engine with no dispatch at all (as if the
-message to ``deliver`` had been lost after the commit). A worker process started
-afterwards finds them pending with no message naming them and sends each once.
+worker had died after the commit, before sending the message to ``deliver``).
+
+* The outbox relay: a worker process started afterwards finds them pending with no
+  message naming them and sends each once.
+* The redelivery: a review committed this way comes back after the next review closed
+  the case; the worker recognises it as committed, replays its dispatch (the police
+  referral is delivered) and counts a duplicate instead of quarantining it (stop 12's
+  CI failure).
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import post
+from tests.helpers import envelope, post
 from tests.integration.test_reliability_kit import (
+    Workers,
     app_for,
     notifier_ids,
     start_workers,
@@ -58,3 +65,44 @@ def test_effects_whose_dispatch_was_lost_are_delivered_once_by_the_relay(
         if '"outbox.relayed"' in line
     ]
     assert len(relayed) == 4 and all(r["effect_id"].startswith("eff-") for r in relayed)
+
+
+def _review(decision: str, id: str, time: str, **extra: str) -> str:
+    data = {"case_id": "allegation:a1", "reviewer_ref": "dsl", "decision": decision, **extra}
+    return json.dumps(envelope("esafety.case.reviewed", data, id=id, time=time))
+
+
+def test_a_committed_review_redelivered_after_the_case_closed_sends_its_referral(
+    worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**worker_env, "ESAFETY_OUTBOX_RELAY_GRACE_MS": "100000000"}  # the relay is out
+    app = app_for(env)
+    app.engine.dispatch = None
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    allegation = envelope(
+        "esafety.allegation.reported",
+        {
+            "allegation_id": "a1",
+            "reporter_ref": "s1",
+            "category": "grooming",
+            "subject_role": "staff",
+        },
+        id="allegation-1",
+        time=now,
+    )
+    refer = _review("refer_external", "review-1", now)
+    bodies = [json.dumps(allegation), refer, _review("close", "review-2", now, note="done")]
+    assert [app.engine.handle_event(b) for b in bodies] == ["ok", "ok", "ok"]
+    [referral] = [e for e in app.store.effects() if e.kind.value == "external_referral"]
+    duplicates = app.store.stats()["duplicates"]
+
+    workers: Workers = start_workers(env, tmp_path / "workers.log", processes=1, threads=2)
+    try:
+        workers.wait_ready(1)
+        app.actors["handle_event"].send(refer)  # the redelivery
+        notices = tmp_path / "notices.jsonl"
+        wait_until(lambda: referral.effect_id in notifier_ids(notices), 60, "the referral")
+    finally:
+        workers.stop()
+    assert app.store.stats()["duplicates"] == duplicates + 1
+    assert app.store.quarantine_entries() == []
