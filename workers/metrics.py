@@ -103,6 +103,11 @@ class EngineMetrics(dramatiq.Middleware):  # type: ignore[misc]
             ["kind"],
             registry=reg,
         )
+        self.relayed = Counter(
+            "esafety_outbox_relayed",
+            "Effects the outbox relay sent again because their message was gone.",
+            registry=reg,
+        )
         self.latency = Histogram(
             "esafety_publish_to_decision_seconds",
             "From publish (message timestamp) to the event's decision committed.",

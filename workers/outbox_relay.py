@@ -67,6 +67,7 @@ class OutboxRelay:
     lock_ms: int = 5_000
     max_resends: int = 3
     stats_key: str | None = None
+    on_relayed: Callable[[int], object] | None = None  # a metrics counter's inc
 
     @property
     def _state_key(self) -> str:
@@ -114,6 +115,8 @@ class OutboxRelay:
         if due and self.stats_key:
             pipe.hincrby(self.stats_key, "relayed", len(due))
         pipe.execute()
+        if due and self.on_relayed is not None:
+            self.on_relayed(len(due))
         for entry in due:
             tag, effect_id = entry.split("|", 1)
             self.send(tag, [effect_id])
@@ -126,7 +129,9 @@ class OutboxRelay:
         return due
 
 
-def relay_for(app: App, grace_ms: int = 30_000) -> OutboxRelay | None:
+def relay_for(
+    app: App, grace_ms: int = 30_000, on_relayed: Callable[[int], object] | None = None
+) -> OutboxRelay | None:
     """The relay of a worker process, or None where the broker's messages cannot be read."""
     broker = app.broker
     client, namespace = getattr(broker, "client", None), getattr(broker, "namespace", None)
@@ -143,4 +148,5 @@ def relay_for(app: App, grace_ms: int = 30_000) -> OutboxRelay | None:
         send=lambda tag, ids: actor.send(tag, ids),
         grace_ms=grace_ms,
         stats_key=app.store.keys.stats,
+        on_relayed=on_relayed,
     )

@@ -85,10 +85,11 @@ def run(
     app = build_app(settings)
     if isinstance(app.clock, ScaledClock):  # tests only: never in production (README)
         log.warning("clock.scaled", speed=app.clock.speed, epoch=app.clock.epoch.isoformat())
+    on_relayed = None
     if settings.metrics_dir:
         from .metrics import install_metrics
 
-        install_metrics(app)
+        on_relayed = install_metrics(app).relayed.inc
     for extra in extra_middleware:
         app.broker.add_middleware(extra)
     app.broker.emit_after("process_boot")  # as dramatiq's CLI does: starts TimeLimit's timer
@@ -111,7 +112,7 @@ def run(
     maintain = getattr(app.broker, "maintain", None)
     if maintain is not None:
         _every(stop, settings.maintenance_interval_ms, maintain, "maintenance")
-    relay = relay_for(app, grace_ms=settings.outbox_relay_grace_ms)
+    relay = relay_for(app, grace_ms=settings.outbox_relay_grace_ms, on_relayed=on_relayed)
     if relay is not None:
         _every(stop, settings.outbox_relay_interval_ms, relay.sweep, "outbox_relay")
     log.info(

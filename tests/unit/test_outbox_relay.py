@@ -57,6 +57,18 @@ def test_a_pending_effect_with_no_message_is_resent_after_the_grace_period(
     assert client.hget("p:stats", "relayed") == b"1"
 
 
+def test_each_resend_is_counted_for_metrics(client: fakeredis.FakeRedis) -> None:
+    from esafety.workers.metrics import EngineMetrics
+
+    metrics = EngineMetrics()
+    relay = _relay(client, [])
+    relay.on_relayed = metrics.relayed.inc
+    client.sadd(PENDING, "m:1|eff-a", "m:1|eff-b")
+    _sweep(relay)
+    _sweep(relay)
+    assert metrics.registry.get_sample_value("esafety_outbox_relayed_total") == 2
+
+
 def test_nothing_is_resent_while_the_grace_period_runs(client: fakeredis.FakeRedis) -> None:
     sent: list[tuple[str, list[str]]] = []
     relay = _relay(client, sent, grace_ms=60_000)
