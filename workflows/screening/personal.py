@@ -59,6 +59,10 @@ _SHAPE = bytes(
     )
     for c in map(chr, range(256))
 )  # fmt: skip
+# a shape's marks as byte values: ``57 in shape`` is a scan for one byte, where
+# ``b"9" in shape`` first fails to read b"9" as a number (an exception raised and cleared)
+_DIGIT_MARK = ord("9")
+_SYMBOL_MARK = ord("k")
 _SHAPE_PHONE = re.compile(rb"9(?:s{0,2}9){8}")  # _PHONE_HINT, on an ASCII post's shape
 _SHAPE_INWARD = re.compile(rb"9aa(?![9aw])")  # _INWARD, the same
 # A street word or a school word follows a space and ends at a word boundary. In an
@@ -268,14 +272,14 @@ def screen_personal_info(norm: Normalized, policy: Policy, screener: Screener) -
     spans = list(_emails(norm, policy))
     if norm.text.isascii():  # the first checks are literal scans of the text's shape
         shape = norm.text.encode("ascii").translate(_SHAPE)
-        if b"9" in shape:
+        if _DIGIT_MARK in shape:
             # a number in the original is one in the text (other scripts' digits would
             # leave the text not ASCII); ``_phones`` looks at the original itself
             if _SHAPE_PHONE.search(shape):
                 spans += _phones(norm.original, policy)
             if _SHAPE_INWARD.search(shape):
                 spans += _postcodes(norm, screener, policy)
-            if b"k" in shape:
+            if _SYMBOL_MARK in shape:
                 spans += _addresses(norm, policy, _ADDRESS_ASCII.finditer(norm.text))
             else:
                 starts = _house_numbers(norm, shape)
@@ -283,7 +287,7 @@ def screen_personal_info(norm: Normalized, policy: Policy, screener: Screener) -
                     found = _matches_at(_ADDRESS_ASCII, norm.text, starts)
                     spans += _addresses(norm, policy, found)
         if screener.first_names and (
-            not norm.identity or b"k" in shape or not _SCHOOL_WORDS.isdisjoint(norm.words)
+            not norm.identity or _SYMBOL_MARK in shape or not _SCHOOL_WORDS.isdisjoint(norm.words)
         ):  # the school word is read in the original: words of the text decide for ASCII
             spans += _named_children(norm, screener)
     else:

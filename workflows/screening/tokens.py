@@ -81,10 +81,10 @@ def spaced_runs(words: list[str]) -> list[tuple[int, int]]:
         lengths = bytes(map(len, words))
     except ValueError:  # a word longer than 255 characters
         lengths = bytes(min(len(w), 255) for w in words)
-    if b"\x01\x01\x01" not in lengths:
+    start = lengths.find(b"\x01\x01\x01")  # not ``in``: that first tries it as a number
+    if start == -1:
         return []
     runs: list[tuple[int, int]] = []
-    start = lengths.find(b"\x01\x01\x01")
     while start != -1:
         end = start
         while end < len(lengths) and lengths[end] == 1:
