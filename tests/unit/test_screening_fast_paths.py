@@ -207,3 +207,26 @@ def test_lexicon_patterns_find_what_their_unfactored_forms_find(
             assert spans == [m.span() for m in plain[source].finditer(stream)], (source, text)
             found += len(spans)
     assert found > 500
+
+
+def test_the_pattern_set_finds_the_entries_that_re_finds() -> None:
+    assert LEXICON._set is not None
+    bounds = LEXICON._set_bounds
+    matched_any = 0
+    for text in TEXTS:
+        stream = " " + " ".join(stream_words(normalize(text).text)) + " "
+        expected = [i for i, b in enumerate(bounds) if b.regex.search(stream)]
+        assert LEXICON._matching(stream) == [*expected, LEXICON._set_sentinel], text
+        matched_any += bool(expected)
+    assert matched_any > 500
+
+
+def test_the_fast_check_gives_the_same_answers_without_the_pattern_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    norms = [normalize(t) for t in TEXTS]
+    with_set = [LEXICON._close_look(n.text, n.stream, n.words) for n in norms]
+    monkeypatch.setattr(LEXICON, "_set", None)
+    assert [LEXICON._close_look(n.text, n.stream, n.words) for n in norms] == with_set
+    assert LEXICON._matching(" a ") is None
+    assert sum(with_set) > 300

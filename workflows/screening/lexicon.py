@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from itertools import compress, count
 from typing import NamedTuple
 
+import re2
+
 from ..ids import Clause, RuleId
 from .grammar import Entry
 from .match import Confidence, Match
@@ -153,6 +155,8 @@ class Lexicon:
         self._bangs_pass = not any(re.fullmatch("i{3,}", word) for word in self.vocabulary)
         # passed words no entry needs in any spelling (``_plainly_clean`` sets them aside)
         self._idle: set[str] = {"."}
+        # each term's rules, once
+        self._term_rules = {w: tuple({b.rule: 0 for b in bs}) for w, bs in self.terms.items()}
         # each anchor's entries with the slots still to check, and the same per rule for
         # exceptions: loops that read no attributes
         self._anchor_index = {
@@ -174,6 +178,15 @@ class Lexicon:
         self._term_raws: set[str] = set()
         self._run_raws: set[str] = set()
         self._empty_raws: set[str] = set()
+        # every entry's pattern in one RE2 set: the entries that match a stream, at once
+        # (terms and anchored ones first, then exceptions, then one that matches always)
+        hit_bounds = [b for group in self.terms.values() for b in group]
+        hit_bounds += [b for group in self.anchored.values() for b in group]
+        self._set_bounds = list(dict.fromkeys(hit_bounds))
+        self._set_hits = len(self._set_bounds)
+        self._set_bounds += [b for group in self.exceptions.values() for b in group]
+        self._set_sentinel = len(self._set_bounds)
+        self._set = _pattern_set([b.regex.pattern for b in self._set_bounds])
         # shorthand as one string per word, for expanding a whole stream in C
         self._expansions = {short: " ".join(long) for short, long in self.shorthand.items()}
 
@@ -292,10 +305,14 @@ class Lexicon:
         anchors = keyed.intersection(self.anchor_keys)
         if not terms and not anchors:
             return True
+        matched = self._matching(joined)
+        if matched is not None:
+            return self._covered(matched, joined, tokens)
         found: list[tuple[RuleId, int, int]] = []
+        term_rules = self._term_rules
         for word in tokens.intersection(self.term_keys) if terms else ():
             key = " " + word + " "
-            rules = {b.rule for b in self.terms[word]}
+            rules = term_rules[word]
             at = joined.find(key)
             while at != -1:
                 found += [(rule, at, at + len(key)) for rule in rules]
@@ -318,6 +335,44 @@ class Lexicon:
                 span
                 for b in self._exceptions_met(rule, present, tokens)
                 for span in _spans(b, joined, tokens)
+            ]
+            for hit_rule, start, end in found:
+                if hit_rule is rule and not any(a <= start and end <= b for a, b in covers):
+                    return False
+        return True
+
+    def _matching(self, stream: str) -> list[int] | None:
+        """Which entries (``_set_bounds``, by index, in order, the last one matching
+        every text) match somewhere in ``stream``: one pass of RE2's set matcher, which
+        runs every pattern at once as one automaton; None when it cannot say (no set,
+        text it cannot read, the automaton out of memory)."""
+        if self._set is None:
+            return None
+        try:
+            matched = self._set.Match(stream.encode("utf-8"))
+        except UnicodeEncodeError:  # a lone surrogate
+            return None
+        if not matched:
+            return None  # not even the pattern that matches every text: an error
+        matched.sort()  # in no particular order
+        return matched if matched[-1] == self._set_sentinel else None
+
+    def _covered(self, matched: list[int], stream: str, tokens: _Words) -> bool:
+        """``_stream_clean`` given the entries that match the stream somewhere (the set
+        the slot checks narrow down to: those that find nothing add no span)."""
+        bounds = self._set_bounds
+        hits = self._set_hits
+        found = [
+            (bound.rule, *span)
+            for bound in map(bounds.__getitem__, matched[: bisect_right(matched, hits - 1)])
+            for span in _spans(bound, stream, tokens)
+        ]
+        if not found:
+            return True
+        excepting = [bounds[i] for i in matched[bisect_right(matched, hits - 1) : -1]]
+        for rule in {hit[0] for hit in found}:
+            covers = [
+                span for b in excepting if b.rule is rule for span in _spans(b, stream, tokens)
             ]
             for hit_rule, start, end in found:
                 if hit_rule is rule and not any(a <= start and end <= b for a, b in covers):
@@ -675,6 +730,21 @@ class Lexicon:
             for rule, pattern in self.raw
             for m in pattern.finditer(norm.text)
         ]
+
+
+def _pattern_set(patterns: list[str]) -> re2.Set | None:
+    """An RE2 set of ``patterns`` and, last, one that matches every text; None when RE2
+    cannot take them all. RE2 runs them as one automaton, in one pass over a text, and
+    for patterns of this kind (words, classes, groups, bounded repeats: no look-around
+    or back-references) matches exactly where Python's ``re`` does."""
+    try:
+        pattern_set = re2.Set.SearchSet()
+        for pattern in [*patterns, ""]:
+            pattern_set.Add(pattern)
+        pattern_set.Compile()
+    except re2.error:
+        return None
+    return pattern_set
 
 
 def _rest_met(bound: Bound, present: _Words) -> bool:
