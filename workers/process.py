@@ -51,9 +51,11 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 
-from ..events.envelope import parse_event
+from ..events.envelope import Event, parse_event
 from ..events.errors import InvalidEvent
+from ..events.limits import Limits
 from ..events.publish import publish
+from ..events.signing import SIGNATURE_ATTRIBUTE
 from ..workflows.model import AuditEntry, Decision, Timer
 from .app import App, DramatiqSender
 from .clock import VirtualClock
@@ -126,11 +128,35 @@ class _LocalActor:
 
 
 class _LocalSender(DramatiqSender):
-    """:class:`DramatiqSender` (signing included), handing the body to the local queue."""
+    """:class:`DramatiqSender` (signing included), handing the body to the local queue.
 
-    def __init__(self, app: App, line: int | None, queue: LocalQueue) -> None:
+    A body that is ``encode_event`` of the event, unsigned and within the payload limit
+    goes with its event (``Engine.preparsed``): parsing it again would give that event
+    (``tests/unit/test_process_paths.py`` checks the round trip), so the handler does
+    not. A body this sender signs, or one the handler's parse would refuse, is parsed.
+    """
+
+    def __init__(
+        self, app: App, line: int | None, queue: LocalQueue, preparse: Limits | None
+    ) -> None:
         super().__init__(app, line)
         self.actor = _LocalActor(queue)
+        self.queue = queue
+        self.preparse = preparse
+
+    def send(self, body: bytes, *, event: Event) -> None:
+        limits = self.preparse
+        if (
+            limits is None
+            or len(body) > limits.max_payload_bytes
+            or event.source in self.keys
+            or SIGNATURE_ATTRIBUTE in event.extensions
+        ):
+            super().send(body, event=event)
+            return
+        text = body.decode("utf-8")
+        self.queue.app.engine.preparsed[text] = event
+        self.queue.send("handle_event", text, self.line)
 
 
 class Processor:
@@ -144,6 +170,7 @@ class Processor:
         self.clock: VirtualClock = app.clock
         self.worker = app.worker(threads=1)
         self.via_broker: bool | None = broker
+        self.limits = app.settings.limits()
         self.heads_at_end = heads_at_end
         self.local = LocalQueue(app)
         self._dispatch: Dispatch | None = app.engine.dispatch
@@ -261,7 +288,7 @@ class Processor:
         if not raw.strip():
             return
         try:
-            event = parse_event(raw, self.app.settings.limits())
+            event = parse_event(raw, self.limits)
         except InvalidEvent as exc:
             self.app.store.quarantine(
                 raw=raw.encode("utf-8", "surrogatepass"),
@@ -280,7 +307,8 @@ class Processor:
     def _sender(self, number: int) -> DramatiqSender:
         if self.via_broker:
             return DramatiqSender(self.app, number)
-        return _LocalSender(self.app, number, self.local)
+        same = self.app.engine.limits == self.limits  # the handler's parse would agree
+        return _LocalSender(self.app, number, self.local, self.limits if same else None)
 
     def run(
         self,

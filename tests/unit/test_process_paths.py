@@ -16,6 +16,8 @@ from typing import Any
 
 import dramatiq
 import redis
+from esafety.events import InvalidEvent, encode_event, parse_event
+from esafety.events.models import EVENT_MODELS
 from esafety.workers.app import App, build_app
 from esafety.workers.clock import VirtualClock
 from esafety.workers.notifier import FileNotifier
@@ -103,6 +105,32 @@ def test_heads_are_signed_when_the_work_is_done_and_the_signer_given_back() -> N
         assert tag is not None and app.store.client.hlen(app.store.keys.heads(tag)) == 2
         assert app.engine.heads is None  # kept aside while process runs
     assert app.engine.heads is signer
+
+
+def test_a_published_body_parses_back_to_its_event() -> None:
+    """What lets ``process`` hand the handler the event it parsed with the body it encoded
+    (``Engine.preparsed``): the handler's own parse of that body gives the same event."""
+    lines = (EXAMPLES / "demo.jsonl").read_text().splitlines()
+    lines += [json.dumps(e) for e in simulate(40, 90, seed=3)]
+    kinds = set()
+    for line in lines:
+        try:
+            event = parse_event(line)
+        except InvalidEvent:
+            continue
+        assert parse_event(encode_event(event)) == event
+        kinds.add(event.type)
+    assert kinds == set(EVENT_MODELS)  # every type of event
+
+
+def test_the_handler_parses_a_body_it_was_not_given_an_event_for() -> None:
+    app = _app()
+    with Processor(app) as processor:
+        processor.run(jsonl([post("p1", "m1", "hello")]).splitlines())
+        assert app.engine.preparsed == {}  # each taken by its handler
+        body = json.dumps(post("p2", "m1", "this is shit", id="e2"))
+        assert app.engine.handle_event(body) == "ok"
+    assert app.store.case("post:p2") is not None
 
 
 class _FailsOnce:
