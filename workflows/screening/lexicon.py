@@ -282,7 +282,16 @@ class Lexicon:
         space before a word and ends with the space after one). ``present`` decides
         which entries are tried, as it always has; ``tokens``, every word the stream
         holds, where a pattern is tried (the two differ only after shorthand).
+
+        Without shorthand or a doubled letter in a listed word (most posts), the words
+        of the stream are ``present``, so the entries that match it (RE2's set, when it
+        can say) are among those the slot checks let through, and the only ones that
+        add a span: they alone are tried.
         """
+        if active.isdisjoint(self.extra_keys):
+            matched = self._matching(joined)
+            if matched is not None:
+                return self._covered(matched, joined, words)
         present = tokens = words
         keyed = active.intersection(self._any_keys)  # idle words are no keys; then small sets
         if not keyed:
@@ -305,9 +314,6 @@ class Lexicon:
         anchors = keyed.intersection(self.anchor_keys)
         if not terms and not anchors:
             return True
-        matched = self._matching(joined)
-        if matched is not None:
-            return self._covered(matched, joined, tokens)
         found: list[tuple[RuleId, int, int]] = []
         term_rules = self._term_rules
         for word in tokens.intersection(self.term_keys) if terms else ():
@@ -361,15 +367,15 @@ class Lexicon:
         """``_stream_clean`` given the entries that match the stream somewhere (the set
         the slot checks narrow down to: those that find nothing add no span)."""
         bounds = self._set_bounds
-        hits = self._set_hits
-        found = [
-            (bound.rule, *span)
-            for bound in map(bounds.__getitem__, matched[: bisect_right(matched, hits - 1)])
-            for span in _spans(bound, stream, tokens)
-        ]
-        if not found:
-            return True
-        excepting = [bounds[i] for i in matched[bisect_right(matched, hits - 1) : -1]]
+        split = bisect_right(matched, self._set_hits - 1)
+        if not split:
+            return True  # no entry matches
+        hitting = [bounds[i] for i in matched[:split]]
+        excepting = [bounds[i] for i in matched[split:-1]]
+        excepted = {b.rule for b in excepting}
+        if not excepted.issuperset([b.rule for b in hitting]):
+            return False  # a match of a rule none of whose exceptions matches
+        found = [(b.rule, *span) for b in hitting for span in _spans(b, stream, tokens)]
         for rule in {hit[0] for hit in found}:
             covers = [
                 span for b in excepting if b.rule is rule for span in _spans(b, stream, tokens)
