@@ -179,14 +179,17 @@ class Lexicon:
         self._run_raws: set[str] = set()
         self._empty_raws: set[str] = set()
         # every entry's pattern in one RE2 set: the entries that match a stream, at once
-        # (terms and anchored ones first, then exceptions, then one that matches always)
+        # (terms and anchored ones first, then exceptions, then ``_LETTER_RUN``, then
+        # one that matches always)
         hit_bounds = [b for group in self.terms.values() for b in group]
         hit_bounds += [b for group in self.anchored.values() for b in group]
         self._set_bounds = list(dict.fromkeys(hit_bounds))
         self._set_hits = len(self._set_bounds)
         self._set_bounds += [b for group in self.exceptions.values() for b in group]
-        self._set_sentinel = len(self._set_bounds)
-        self._set = _pattern_set([b.regex.pattern for b in self._set_bounds])
+        self._set_run = len(self._set_bounds)
+        self._set_sentinel = self._set_run + 1
+        patterns = [b.regex.pattern for b in self._set_bounds] + [_LETTER_RUN.pattern]
+        self._set = _pattern_set(patterns)
         # shorthand as one string per word, for expanding a whole stream in C
         self._expansions = {short: " ".join(long) for short, long in self.shorthand.items()}
 
@@ -267,14 +270,22 @@ class Lexicon:
         elif not self._words_pass(active):
             return False
         joined = " " + " ".join(stream) + " "
-        if _LETTER_RUN.search(joined) is not None:
+        matched = self._matching(joined)
+        if _LETTER_RUN.search(joined) is not None if matched is None else self._set_run in matched:
             if quick is None:
                 quick = quick_words(text)[0] if "!" in text else [w for w in stream if w != "."]
             if not self._no_spaced_trigger(quick):
                 return False
-        return self._stream_clean(stream, words, active, joined)
+        return self._stream_clean(stream, words, active, joined, matched)
 
-    def _stream_clean(self, stream: list[str], words: _Words, active: _Words, joined: str) -> bool:
+    def _stream_clean(
+        self,
+        stream: list[str],
+        words: _Words,
+        active: _Words,
+        joined: str,
+        matched: list[int] | None = None,
+    ) -> bool:
         """Nothing matches the stream once exceptions are applied.
 
         Hits and exception matches are compared as character spans of the joined
@@ -286,10 +297,12 @@ class Lexicon:
         Without shorthand or a doubled letter in a listed word (most posts), the words
         of the stream are ``present``, so the entries that match it (RE2's set, when it
         can say) are among those the slot checks let through, and the only ones that
-        add a span: they alone are tried.
+        add a span: they alone are tried. ``matched``: the set's answer for ``joined``,
+        when already asked.
         """
         if active.isdisjoint(self.extra_keys):
-            matched = self._matching(joined)
+            if matched is None:
+                matched = self._matching(joined)
             if matched is not None:
                 return self._covered(matched, joined, words)
         present = tokens = words
@@ -348,10 +361,11 @@ class Lexicon:
         return True
 
     def _matching(self, stream: str) -> list[int] | None:
-        """Which entries (``_set_bounds``, by index, in order, the last one matching
-        every text) match somewhere in ``stream``: one pass of RE2's set matcher, which
-        runs every pattern at once as one automaton; None when it cannot say (no set,
-        text it cannot read, the automaton out of memory)."""
+        """Which entries (``_set_bounds``, by index, in order; then ``_set_run`` for
+        ``_LETTER_RUN``, and the pattern that matches every text) match somewhere in
+        ``stream``: one pass of RE2's set matcher, which runs every pattern at once as
+        one automaton; None when it cannot say (no set, text it cannot read, the
+        automaton out of memory)."""
         if self._set is None:
             return None
         try:
@@ -371,7 +385,7 @@ class Lexicon:
         if not split:
             return True  # no entry matches
         hitting = [bounds[i] for i in matched[:split]]
-        excepting = [bounds[i] for i in matched[split:-1]]
+        excepting = [bounds[i] for i in matched[split : bisect_right(matched, len(bounds) - 1)]]
         excepted = {b.rule for b in excepting}
         if not excepted.issuperset([b.rule for b in hitting]):
             return False  # a match of a rule none of whose exceptions matches
