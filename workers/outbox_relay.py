@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from .keys import Keys
+
 if TYPE_CHECKING:
     from .app import App
 
@@ -84,6 +86,45 @@ class OutboxRelay:
             for _, raw in self.broker_client.hscan_iter(key, count=500):
                 named.update(named_entries(raw))
         return named
+
+    def pending(self) -> list[dict[str, Any]]:
+        """Every pending effect, for ``esafety outbox list``: ids, kind, case, recipient ref,
+        whether a deliveries message names it, and what the relay did (never contents)."""
+        now = self._now_ms()
+        entries = sorted(m.decode() for m in self.client.sscan_iter(self.pending_key, count=1000))
+        named = self._named_by_messages()
+        state = {k.decode(): json.loads(v) for k, v in self.client.hgetall(self._state_key).items()}
+        rows = []
+        for entry in entries:
+            tag, effect_id = entry.split("|", 1)
+            raw = self.client.hget(Keys(self.prefix).outbox(tag), effect_id)
+            effect = json.loads(raw) if raw else {}
+            seen = state.get(entry)
+            rows.append(
+                {
+                    "tag": tag,
+                    "effect_id": effect_id,
+                    "kind": effect.get("kind", "?"),
+                    "case_id": effect.get("case_id", "?"),
+                    "recipient": effect.get("recipient", "?"),
+                    "message": entry in named,
+                    "pending_s": round((now - seen["since"]) / 1000, 1) if seen else None,
+                    "resends": seen["resends"] if seen else 0,
+                }
+            )
+        return rows
+
+    def resend(self, entries: list[str]) -> list[str]:
+        """Send these pending entries to ``deliver`` now (an operator's word); returns them.
+
+        Safe at any time: delivery is idempotent by effect id."""
+        pending = {m.decode() for m in self.client.sscan_iter(self.pending_key, count=1000)}
+        chosen = [entry for entry in entries if entry in pending]
+        for entry in chosen:
+            tag, effect_id = entry.split("|", 1)
+            self.send(tag, [effect_id])
+            log.info("outbox.resent", tag=tag, effect_id=effect_id)
+        return chosen
 
     def sweep(self) -> list[str]:
         """One pass (if no other process holds the lock); returns the entries sent again."""

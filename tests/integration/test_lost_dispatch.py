@@ -16,8 +16,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from esafety.workers.cli.main import build_cli
+from typer.testing import CliRunner
 
 from tests.helpers import envelope, post
 from tests.integration.test_reliability_kit import (
@@ -106,3 +109,42 @@ def test_a_committed_review_redelivered_after_the_case_closed_sends_its_referral
         workers.stop()
     assert app.store.stats()["duplicates"] == duplicates + 1
     assert app.store.quarantine_entries() == []
+
+
+def _cli(env: dict[str, str], *args: str, code: int = 0) -> Any:
+    result = CliRunner().invoke(build_cli(), list(args), env=env, catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result
+
+
+def test_an_operator_lists_the_pending_effects_and_resends_them(
+    worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**worker_env, "ESAFETY_OUTBOX_RELAY_GRACE_MS": "100000000"}  # the relay is out
+    app = app_for(env)
+    app.engine.dispatch = None
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for n in range(2):
+        body = json.dumps(post(f"p{n}", f"m{n}", "this rota is shit MARKER", id=f"e{n}", time=now))
+        assert app.engine.handle_event(body) == "ok"
+
+    listed = json.loads(_cli(env, "outbox", "list", "--json").stdout)["pending"]
+    assert sorted(r["kind"] for r in listed) == ["delete_post"] * 2 + ["warning_notice"] * 2
+    assert not any(r["message"] for r in listed)  # nothing will send them
+    assert {r["effect_id"] for r in listed} == {e.effect_id for e in app.store.effects()}
+    table = _cli(env, "outbox", "list").stdout
+    assert "MARKER" not in table and "MARKER" not in json.dumps(listed)
+    _cli(env, "outbox", "resend", code=2)
+    assert "eff-nope" in _cli(env, "outbox", "resend", "eff-nope", code=1).output
+    assert _cli(env, "outbox", "resend", "--all").stdout.strip() == "resent 4"
+    listed = json.loads(_cli(env, "outbox", "list", "--json").stdout)["pending"]
+    assert len(listed) == 4 and all(r["message"] for r in listed)  # now queued
+
+    workers = start_workers(env, tmp_path / "workers.log", processes=1, threads=2)
+    try:
+        workers.wait_ready(1)
+        wait_until(lambda: app.store.outbox_pending() == 0, 60, "the resent effects delivered")
+    finally:
+        workers.stop()
+    assert set(notifier_ids(tmp_path / "notices.jsonl").values()) == {1}
+    assert json.loads(_cli(env, "outbox", "list", "--json").stdout)["pending"] == []
