@@ -34,6 +34,7 @@ signs in every commit, as the workers do.
 
 from __future__ import annotations
 
+import gc
 import heapq
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -67,6 +68,7 @@ from .signing import HeadSigner, LazyHeadSigner, head_rows
 __all__ = ["LocalQueue", "Processor"]
 
 Message = tuple[str, tuple[Any, ...]]
+_FREEZE_EVERY = 1000
 # The app's own middleware (``broker.py``, ``app.py``): none of it changes what a handler
 # that returns does, so a call from the local queue skips it; any other keeps the broker.
 _APP_MIDDLEWARE = (
@@ -317,12 +319,23 @@ class Processor:
         until: datetime | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> dict[str, Any]:
-        for number, raw in enumerate(lines, start=1):
-            self.line(number, raw)
-            if progress:
-                progress(number)
-        if until is not None:
-            self.fire_due(until)
-            self.clock.advance_to(until)
-        self.join()
-        return build_report(self.app.store)
+        # What a year leaves in memory (the fake store's keys, their values) lives to the
+        # end, yet the cyclic collector walks it again at each full collection, more each
+        # time: frozen every _FREEZE_EVERY lines, it is left out (about 6% of a year's time).
+        # Refcounting still frees what is dropped; all goes back to the collector at the end.
+        freeze = gc.isenabled() and gc.get_freeze_count() == 0  # not if the host froze any
+        try:
+            for number, raw in enumerate(lines, start=1):
+                self.line(number, raw)
+                if progress:
+                    progress(number)
+                if freeze and number % _FREEZE_EVERY == 0:
+                    gc.freeze()
+            if until is not None:
+                self.fire_due(until)
+                self.clock.advance_to(until)
+            self.join()
+            return build_report(self.app.store)
+        finally:
+            if freeze:
+                gc.unfreeze()

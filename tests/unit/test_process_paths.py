@@ -9,15 +9,18 @@ signed in every commit or once at the end. The apps compared share one signing k
 
 from __future__ import annotations
 
+import gc
 import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dramatiq
+import pytest
 import redis
 from esafety.events import InvalidEvent, encode_event, parse_event
 from esafety.events.models import EVENT_MODELS
+from esafety.workers import process
 from esafety.workers.app import App, build_app
 from esafety.workers.clock import VirtualClock
 from esafety.workers.notifier import FileNotifier
@@ -131,6 +134,27 @@ def test_the_handler_parses_a_body_it_was_not_given_an_event_for() -> None:
         body = json.dumps(post("p2", "m1", "this is shit", id="e2"))
         assert app.engine.handle_event(body) == "ok"
     assert app.store.case("post:p2") is not None
+
+
+def test_run_gives_what_it_froze_back_to_the_collector_and_leaves_a_host_freeze_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(process, "_FREEZE_EVERY", 2)
+    lines = jsonl([post(f"p{n}", "m1", "hello", id=f"e{n}") for n in range(5)]).splitlines()
+    counts: list[int] = []
+    with Processor(_app()) as processor:
+        report = processor.run(lines, progress=lambda _: counts.append(gc.get_freeze_count()))
+    assert report["events"]["accepted"] == 5
+    assert counts[0] == 0 and max(counts) > 0  # frozen after the second line
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # a host that froze its own objects (before a fork, say)
+    try:
+        frozen = gc.get_freeze_count()
+        with Processor(_app()) as processor:
+            processor.run(lines)
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
 
 
 class _FailsOnce:
