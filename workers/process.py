@@ -177,13 +177,17 @@ class Processor:
         self.local = LocalQueue(app)
         self._dispatch: Dispatch | None = app.engine.dispatch
         app.store.client.set(f"{app.store.keys.prefix}:policy_version", app.policy.stamp)
-        # When the next timer can fall due, so ``fire_due`` asks the store only then: a hint
-        # kept from the commits' decisions; the store's timer index stays the truth.
-        self._due_hint: list[int] = [
-            int(score)
-            for _, score in app.store.client.zrange(app.store.keys.timers, 0, -1, withscores=True)
+        # The timer index, mirrored: (due ms, JSON) of each timer the store held at the start
+        # or a commit of this run added (``on_commit``), once each, in a heap whose order is
+        # the index's (score, then member: UTF-8 keeps code point order). So ``fire_due``
+        # needs no range query; before firing, the store says if the timer is still there.
+        store = app.store
+        self._due: list[tuple[int, str]] = [
+            (int(score), member.decode())
+            for member, score in store.client.zrange(store.keys.timers, 0, -1, withscores=True)
         ]
-        heapq.heapify(self._due_hint)
+        heapq.heapify(self._due)
+        self._queued = {member for _, member in self._due}
         # the signer, kept aside while ``process`` runs; each chain's last committed entry
         self._signer: HeadSigner | LazyHeadSigner | None = None
         self._unsigned: dict[tuple[str, str], AuditEntry] = {}
@@ -191,7 +195,10 @@ class Processor:
 
         def noted(tag: str, decision: Decision) -> None:
             for timer in decision.timers:
-                heapq.heappush(self._due_hint, int(timer.due.timestamp() * 1000))
+                member = store.timer_member(timer)
+                if member not in self._queued:
+                    self._queued.add(member)
+                    heapq.heappush(self._due, (int(timer.due.timestamp() * 1000), member))
             if self._signer is not None:
                 for entry in decision.audit:
                     self._unsigned[(tag, entry.case_id)] = entry
@@ -271,19 +278,17 @@ class Processor:
         """Fire every timer due at or before ``until``, one at a time, in due order."""
         fired = 0
         limit = int(until.timestamp() * 1000)
-        if not self._due_hint or self._due_hint[0] > limit:
-            return 0  # nothing can be due yet: no round trip to the store
-        while True:
-            due = self.app.store.next_due(limit)
-            if due is None:
-                while self._due_hint and self._due_hint[0] <= limit:
-                    heapq.heappop(self._due_hint)  # all fired, follow-ups included
-                return fired
-            raw, score = due
+        due = self._due
+        while due and due[0][0] <= limit:
+            score, member = heapq.heappop(due)
+            self._queued.discard(member)
+            if not self.app.store.timer_pending(member):
+                continue  # fired already (added again by the commit that removed it)
             self.clock.advance_to(datetime.fromtimestamp(score / 1000, tz=until.tzinfo))
-            self._send("fire_timer", raw)
+            self._send("fire_timer", member)
             self._settle()
             fired += 1
+        return fired
 
     def line(self, number: int, raw: str) -> None:
         """Publish one line of the file at its time (bad lines go to quarantine)."""

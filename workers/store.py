@@ -420,6 +420,16 @@ class RedisStore:
         raw, score = due[0] if isinstance(due[0], list | tuple) else due[:2]
         return (raw.decode() if isinstance(raw, bytes) else raw), int(float(score))
 
+    def timer_pending(self, member: str) -> bool:
+        """Whether the timer index still holds this timer (its JSON, as ``timer_member``)."""
+        [score] = self._together([["ZSCORE", self.keys.timers, member]])
+        return score is not None
+
+    @staticmethod
+    def timer_member(timer: Timer) -> str:
+        """A timer as the index holds it (scored by its due time in ms)."""
+        return _timer_member(timer)
+
     def due_timers(self, until: datetime, limit: int = 100) -> list[Timer]:
         raw = self.client.zrangebyscore(
             self.keys.timers, "-inf", int(until.timestamp() * 1000), start=0, num=limit

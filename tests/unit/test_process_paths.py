@@ -136,6 +136,22 @@ def test_the_handler_parses_a_body_it_was_not_given_an_event_for() -> None:
     assert app.store.case("post:p2") is not None
 
 
+def test_timers_left_pending_by_one_run_fire_in_the_next() -> None:
+    """The timer index read at the start: a suspension set by one run expires in the next."""
+    app = _app()
+    lines = jsonl([post("p1", "m1", "this is shit"), post("p2", "m1", "oh fuck off", minute=1)])
+    with Processor(app) as processor:
+        first = processor.run(lines.splitlines())
+    [timer] = first["timers"]
+    assert first["members"][0]["status"] == "suspended"
+    due = datetime.fromisoformat(timer["due"].replace("Z", "+00:00"))
+    with Processor(app) as processor:
+        assert processor.fire_due(due - timedelta(seconds=1)) == 0
+        second = processor.run([], until=due)
+    assert second["timers"] == []
+    assert second["members"][0]["status"] == "active"
+
+
 def test_run_gives_what_it_froze_back_to_the_collector_and_leaves_a_host_freeze_alone(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
