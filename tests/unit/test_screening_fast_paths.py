@@ -20,6 +20,7 @@ from esafety.workflows.screening import grammar, links, personal
 from esafety.workflows.screening.compiled import compile_policy
 from esafety.workflows.screening.lexicon import _LETTER_RUN, Lexicon, _spans
 from esafety.workflows.screening.normalize import _STREAM_TABLE, _table, normalize, stream_words
+from esafety.workflows.screening.tokens import quick_words
 
 from tests.unit.test_screening_evasion import BASES, VARIANTS
 
@@ -232,3 +233,14 @@ def test_the_fast_check_gives_the_same_answers_without_the_pattern_set(
     assert [LEXICON._close_look(n.text, n.stream, n.words) for n in norms] == with_set
     assert LEXICON._matching(" a ") is None
     assert sum(with_set) > 300
+
+
+def test_a_match_no_exception_covers_is_one_the_might_match_check_sees() -> None:
+    seen = 0
+    for text in TEXTS:
+        norm = normalize(text)
+        if LEXICON._plainly_clean(norm.text, norm.stream, norm.words) is None:
+            seen += 1
+            if "!" not in norm.text:
+                assert LEXICON._might_match(quick_words(norm.text)[0]), text
+    assert seen > 300

@@ -228,9 +228,16 @@ class Lexicon:
         The plain-post check runs first: it decides most posts, and only a post it
         cannot clear pays for ``_might_match`` (the same answer either way, since a
         post is passed over when it might not match or when it is plainly clean).
+
+        When the plain-post check saw a match no exception covers (None) in a post
+        without a "!", ``_might_match`` would say True: the quick words are then the
+        stream's, so they hold every word the matching entry needs.
         """
-        if self._plainly_clean(text, stream, words):
+        clean = self._plainly_clean(text, stream, words)
+        if clean:
             return False
+        if clean is None and "!" not in text:
+            return True
         return self._might_match(quick_words(text)[0])
 
     def plainly_clean(self, text: str) -> bool:
@@ -239,10 +246,11 @@ class Lexicon:
         decided on the word stream without building spans. False means "look closely"
         (``hits``)."""
         stream = stream_words(text)
-        return self._plainly_clean(text, stream, frozenset(stream))
+        return bool(self._plainly_clean(text, stream, frozenset(stream)))
 
-    def _plainly_clean(self, text: str, stream: list[str], words: _Words) -> bool:
-        """The plain-word check on the post's quick words, then the stream check.
+    def _plainly_clean(self, text: str, stream: list[str], words: _Words) -> bool | None:
+        """The plain-word check on the post's quick words, then the stream check
+        (``_stream_clean``: None, not clean, when it saw a match no exception covers).
 
         The quick words are the stream's words less its "." marks (the two tables
         differ only on ".!?" and line breaks) but where a "!" stands in a word. A word
@@ -285,8 +293,9 @@ class Lexicon:
         active: _Words,
         joined: str,
         matched: list[int] | None = None,
-    ) -> bool:
-        """Nothing matches the stream once exceptions are applied.
+    ) -> bool | None:
+        """Nothing matches the stream once exceptions are applied (True); False when
+        that is not so or not sure, None when a match no exception covers was seen.
 
         Hits and exception matches are compared as character spans of the joined
         stream, which orders them as the word indices do (every match starts with the
@@ -377,9 +386,10 @@ class Lexicon:
         matched.sort()  # in no particular order
         return matched if matched[-1] == self._set_sentinel else None
 
-    def _covered(self, matched: list[int], stream: str, tokens: _Words) -> bool:
+    def _covered(self, matched: list[int], stream: str, tokens: _Words) -> bool | None:
         """``_stream_clean`` given the entries that match the stream somewhere (the set
-        the slot checks narrow down to: those that find nothing add no span)."""
+        the slot checks narrow down to: those that find nothing add no span): True, or
+        None for a match no exception covers."""
         bounds = self._set_bounds
         split = bisect_right(matched, self._set_hits - 1)
         if not split:
@@ -388,7 +398,7 @@ class Lexicon:
         excepting = [bounds[i] for i in matched[split : bisect_right(matched, len(bounds) - 1)]]
         excepted = {b.rule for b in excepting}
         if not excepted.issuperset([b.rule for b in hitting]):
-            return False  # a match of a rule none of whose exceptions matches
+            return None  # a match of a rule none of whose exceptions matches
         found = [(b.rule, *span) for b in hitting for span in _spans(b, stream, tokens)]
         for rule in {hit[0] for hit in found}:
             covers = [
@@ -396,7 +406,7 @@ class Lexicon:
             ]
             for hit_rule, start, end in found:
                 if hit_rule is rule and not any(a <= start and end <= b for a, b in covers):
-                    return False
+                    return None
         return True
 
     def _exceptions_met(self, rule: RuleId, present: _Words, tokens: _Words) -> list[Bound]:
