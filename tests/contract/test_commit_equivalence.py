@@ -324,3 +324,52 @@ def test_the_demo_file_leaves_the_same_keys_and_report_with_either_commit() -> N
     assert report["cases"] and report["effects"] and report["quarantine"]
     assert json.dumps(report, sort_keys=True) == json.dumps(build_report(lua), sort_keys=True)
     assert dump(python.client) == dump(lua.client)
+
+
+LEAN_COMMANDS: list[list[Any]] = [
+    ["MSET", "s1", "v1", "s2", "v2"],
+    ["MGET", "s1", "nope", "s2"],
+    ["HSET", "h", "f1", "a", "f2", "b"],
+    ["HSET", "h", "f1", "c"],
+    ["HGET", "h", "f1"],
+    ["HGETALL", "h"],
+    ["HINCRBY", "h", "n", 3],
+    ["HINCRBY", "h", "f1", 1],  # an error: not an integer
+    ["SADD", "set", "a", "b"],
+    ["SISMEMBER", "set", "a"],
+    ["SREM", "set", "a", "b"],  # empties it: the key goes
+    ["ZADD", "z", 5, "m5", 1, "m1"],
+    ["ZSCORE", "z", "m5"],
+    ["ZSCORE", "z", "none"],
+    ["ZRANGEBYSCORE", "z", "-inf", 4, "WITHSCORES", "LIMIT", 0, 1],
+    ["ZREM", "z", "m1"],
+    ["RPUSH", "l", "x", "y"],
+    ["XADD", "st", "*", "e", "entry"],
+    ["HSET", "s1", "f", "v"],  # an error: wrong type
+    ["GET", "h"],  # an error: wrong type
+    ["DEL", "s2"],
+    ["SET", "seen", "{}"],
+]
+
+
+def test_the_lean_command_runner_replies_and_writes_as_fakeredis_does() -> None:
+    """``commit_python._Lean`` against fakeredis's own ``_run_command``, command by command."""
+    from esafety.workers.commit_python import PythonCommit
+
+    sides = []
+    for lean in (True, False):
+        client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+        commit = PythonCommit(client)
+        assert commit._lean is not None  # this fakeredis has every part
+        if not lean:
+            commit._lean = None
+        sides.append((client, commit))
+    for command in LEAN_COMMANDS:
+        replies = []
+        for _, commit in sides:
+            try:
+                replies.append(("ok", commit.run([command])[0]))
+            except redis.ResponseError as exc:
+                replies.append(("error", str(exc)))
+        assert replies[0] == replies[1], command
+    assert dump(sides[0][0]) == dump(sides[1][0])
