@@ -177,19 +177,23 @@ def _email_matches(text: str) -> Iterator[re.Match[str]]:
         at = text.find("@", max(at + 1, end))
 
 
-def _emails(norm: Normalized, policy: Policy) -> Iterator[tuple[int, int]]:
+def _emails(norm: Normalized, policy: Policy) -> list[tuple[int, int]]:
+    """Written and spelled-out email addresses (a list: most posts have none)."""
+    spans: list[tuple[int, int]] = []
     if "@" in norm.original:
-        for m in _email_matches(norm.original):
-            if not _allowed(m.group(), policy):
-                yield (m.start(), m.end())
+        spans += [
+            (m.start(), m.end())
+            for m in _email_matches(norm.original)
+            if not _allowed(m.group(), policy)
+        ]
     text = norm.text
     if (
         ("dot" in norm.words and (" dot " in text or "(dot)" in text or "[dot]" in text))
         or ("(" in text and "(at)" in text)
         or ("[" in text and "[at]" in text)
     ):  # " dot ", "(dot)" and "[dot]" each make "dot" one of the words
-        for m in _SPELLED_EMAIL.finditer(text):
-            yield norm.span(m.start(), m.end())
+        spans += [norm.span(m.start(), m.end()) for m in _SPELLED_EMAIL.finditer(text)]
+    return spans
 
 
 def _postcodes(norm: Normalized, screener: Screener, policy: Policy) -> Iterator[tuple[int, int]]:
@@ -269,7 +273,7 @@ def screen_personal_info(norm: Normalized, policy: Policy, screener: Screener) -
     rule = policy.rules.get(RuleId.PERSONAL_INFO)
     if rule is None or not rule.enabled:
         return []
-    spans = list(_emails(norm, policy))
+    spans = _emails(norm, policy)
     if norm.text.isascii():  # the first checks are literal scans of the text's shape
         shape = norm.text.encode("ascii").translate(_SHAPE)
         if _DIGIT_MARK in shape:
