@@ -186,6 +186,7 @@ class Lexicon:
         self._set_bounds = list(dict.fromkeys(hit_bounds))
         self._set_hits = len(self._set_bounds)
         self._set_bounds += [b for group in self.exceptions.values() for b in group]
+        self._set_rules = [b.rule for b in self._set_bounds]
         self._set_run = len(self._set_bounds)
         self._set_sentinel = self._set_run + 1
         patterns = [b.regex.pattern for b in self._set_bounds] + [_LETTER_RUN.pattern]
@@ -394,18 +395,24 @@ class Lexicon:
         split = bisect_right(matched, self._set_hits - 1)
         if not split:
             return True  # no entry matches
-        hitting = [bounds[i] for i in matched[:split]]
-        excepting = [bounds[i] for i in matched[split : bisect_right(matched, len(bounds) - 1)]]
-        excepted = {b.rule for b in excepting}
-        if not excepted.issuperset([b.rule for b in hitting]):
-            return None  # a match of a rule none of whose exceptions matches
-        found = [(b.rule, *span) for b in hitting for span in _spans(b, stream, tokens)]
-        for rule in {hit[0] for hit in found}:
-            covers = [
-                span for b in excepting if b.rule is rule for span in _spans(b, stream, tokens)
-            ]
-            for hit_rule, start, end in found:
-                if hit_rule is rule and not any(a <= start and end <= b for a, b in covers):
+        rules = self._set_rules
+        excepting = matched[split : bisect_right(matched, len(bounds) - 1, split)]
+        excepted = {rules[i] for i in excepting}
+        covers: dict[RuleId, list[tuple[int, int]]] = {}
+        for i in matched[:split]:
+            rule = rules[i]
+            if rule not in excepted:
+                return None  # a match of a rule none of whose exceptions matches
+            spans = covers.get(rule)
+            if spans is None:  # the rule's exception spans, once
+                spans = covers[rule] = [
+                    span
+                    for j in excepting
+                    if rules[j] is rule
+                    for span in _spans(bounds[j], stream, tokens)
+                ]
+            for start, end in _spans(bounds[i], stream, tokens):
+                if not any(a <= start and end <= b for a, b in spans):
                     return None
         return True
 
