@@ -10,6 +10,9 @@ Lua commit and written by the same script as the entries, so there is no window
 in which a chain has entries past its signed head (signing every N entries
 would leave such a window after a crash). Cost: one signature per changed chain
 per commit (about 50 microseconds, against a commit round trip of several hundred).
+``process`` embedded is the exception issue 9 allows ("or on shutdown"): its store is
+its own memory and dies with it, so it signs each changed chain's head once, when the
+work is done, with the same rows (``process.py``).
 
 The signed bytes: canonical JSON (keys sorted, no whitespace, UTF-8) of
 ``{"case_id", "hash", "key_id", "seq"}``; ``key_id`` is the first 16 hex digits
