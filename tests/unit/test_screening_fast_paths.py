@@ -244,3 +244,13 @@ def test_a_match_no_exception_covers_is_one_the_might_match_check_sees() -> None
             if "!" not in norm.text:
                 assert LEXICON._might_match(quick_words(norm.text)[0]), text
     assert seen > 300
+
+
+def test_hits_read_with_the_plain_checks_set_answer_are_the_hits() -> None:
+    with_answer = 0
+    for text in TEXTS:
+        norm = normalize(text)
+        _, matched = LEXICON._look(norm.text, norm.stream, norm.words)
+        assert LEXICON._hits(norm, matched) == LEXICON._word_hits(norm), text
+        with_answer += matched is not None and bool(LEXICON._word_hits(norm))
+    assert with_answer > 300

@@ -184,6 +184,7 @@ class Lexicon:
         hit_bounds = [b for group in self.terms.values() for b in group]
         hit_bounds += [b for group in self.anchored.values() for b in group]
         self._set_bounds = list(dict.fromkeys(hit_bounds))
+        self._set_terms = len({id(b) for group in self.terms.values() for b in group})
         self._set_hits = len(self._set_bounds)
         self._set_bounds += [b for group in self.exceptions.values() for b in group]
         self._set_rules = [b.rule for b in self._set_bounds]
@@ -224,7 +225,12 @@ class Lexicon:
         return self._close_look(text, stream, frozenset(stream))
 
     def _close_look(self, text: str, stream: list[str], words: _Words) -> bool:
-        """``needs_close_look`` given the text's ``stream_words`` and their set.
+        """``needs_close_look`` given the text's ``stream_words`` and their set."""
+        return self._look(text, stream, words)[0]
+
+    def _look(self, text: str, stream: list[str], words: _Words) -> tuple[bool, list[int] | None]:
+        """``_close_look``, and the pattern set's answer for the joined stream when the
+        plain-post check asked it (``_matching``; for ``_hits``).
 
         The plain-post check runs first: it decides most posts, and only a post it
         cannot clear pays for ``_might_match`` (the same answer either way, since a
@@ -234,12 +240,12 @@ class Lexicon:
         without a "!", ``_might_match`` would say True: the quick words are then the
         stream's, so they hold every word the matching entry needs.
         """
-        clean = self._plainly_clean(text, stream, words)
+        clean, matched = self._plain_verdict(text, stream, words)
         if clean:
-            return False
+            return False, matched
         if clean is None and "!" not in text:
-            return True
-        return self._might_match(quick_words(text)[0])
+            return True, matched
+        return self._might_match(quick_words(text)[0]), matched
 
     def plainly_clean(self, text: str) -> bool:
         """For a post of plain words (no leetspeak, stretching or spaced letters that
@@ -252,6 +258,14 @@ class Lexicon:
     def _plainly_clean(self, text: str, stream: list[str], words: _Words) -> bool | None:
         """The plain-word check on the post's quick words, then the stream check
         (``_stream_clean``: None, not clean, when it saw a match no exception covers).
+        See ``_plain_verdict``."""
+        return self._plain_verdict(text, stream, words)[0]
+
+    def _plain_verdict(
+        self, text: str, stream: list[str], words: _Words
+    ) -> tuple[bool | None, list[int] | None]:
+        """``_plainly_clean``, and the pattern set's answer for the joined stream when
+        it was asked.
 
         The quick words are the stream's words less its "." marks (the two tables
         differ only on ".!?" and line breaks) but where a "!" stands in a word. A word
@@ -275,17 +289,17 @@ class Lexicon:
         ):
             quick = quick_words(text)[0]
             if not self._words_pass(set(quick).difference(self._idle)):
-                return False
+                return False, None
         elif not self._words_pass(active):
-            return False
+            return False, None
         joined = " " + " ".join(stream) + " "
         matched = self._matching(joined)
         if _LETTER_RUN.search(joined) is not None if matched is None else self._set_run in matched:
             if quick is None:
                 quick = quick_words(text)[0] if "!" in text else [w for w in stream if w != "."]
             if not self._no_spaced_trigger(quick):
-                return False
-        return self._stream_clean(stream, words, active, joined, matched)
+                return False, matched
+        return self._stream_clean(stream, words, active, joined, matched), matched
 
     def _stream_clean(
         self,
@@ -558,7 +572,16 @@ class Lexicon:
 
     def hits(self, norm: Normalized) -> list[Match]:
         """Every match in the text, exceptions applied, nested repeats dropped."""
+        return self._hits(norm, None)
+
+    def _hits(self, norm: Normalized, matched: list[int] | None) -> list[Match]:
+        """``hits``, given the pattern set's answer for the joined ``norm.stream``
+        (``_look``), or None. A post without a "!" reads its stream's words, so the
+        answer says whether they hold spaced letters, and for a post of plain words
+        which entries match (``_plain_hits``)."""
         text = norm.text
+        if "!" in text:
+            matched = None
         # the words of ``split_words`` with "." where a sentence mark other than "!"
         # stands (without a "!", the stream's words are just that)
         if "!" not in text:
@@ -570,14 +593,22 @@ class Lexicon:
             return []
         # spaced letters among the words are one-letter words in a row among the marked
         # ones too ("." marks among them): a scan rules most posts out at once
-        if _LETTER_RUN.search(" " + " ".join(marked) + " ") is None or not spaced_runs(raws):
-            found = self._plain_hits(norm, marked, raws)
+        if matched is not None:
+            spaced = self._set_run in matched
+        else:
+            spaced = _LETTER_RUN.search(" " + " ".join(marked) + " ") is not None
+        if not spaced or not spaced_runs(raws):
+            found = self._plain_hits(norm, marked, raws, matched)
             if found is not None:
                 return found
         return self._word_hits(norm)
 
     def _plain_hits(
-        self, norm: Normalized, marked: list[str], raws: list[str]
+        self,
+        norm: Normalized,
+        marked: list[str],
+        raws: list[str],
+        matched: list[int] | None = None,
     ) -> list[Match] | None:
         """``_word_hits`` for a post with no spaced letters, from each word's cached
         reading instead of word by word; None when it cannot be.
@@ -606,21 +637,33 @@ class Lexicon:
             odd.update(local)
             terms.difference_update(local)
             terms.update(raw for raw, reading in local.items() if reading.terms)
-        present = raw_set.difference(odd)  # the union of the words' spellings
-        tokens = set(present)  # and every word of the stream
-        for raw in odd:
-            reading = local.get(raw) or readings[raw]
-            present.update(reading.spelled)
-            tokens.update(reading.spelled, reading.extra)
-        index = self._anchor_index
+        if odd:
+            present = raw_set.difference(odd)  # the union of the words' spellings
+            tokens = set(present)  # and every word of the stream
+            for raw in odd:
+                reading = local.get(raw) or readings[raw]
+                present.update(reading.spelled)
+                tokens.update(reading.spelled, reading.extra)
+            matched = None
+        else:  # every word reads as itself
+            present = tokens = raw_set
+        bounds = self._set_bounds
         anchored: dict[Bound, None] = {}
-        for anchor in present.intersection(self.anchor_keys):
-            for rest, bound in index[anchor]:
-                for slot in rest:
-                    if present.isdisjoint(slot):
-                        break
-                else:
-                    anchored[bound] = None
+        if matched is not None:
+            # the stream holds the words of ``present`` only, as the joined stream the
+            # set read does (less some "." marks, which no pattern crosses): the entries
+            # that match are those, and among those the slot checks let through
+            low, high = self._set_terms, self._set_hits
+            anchored = {bounds[i]: None for i in matched if low <= i < high}
+        else:
+            index = self._anchor_index
+            for anchor in present.intersection(self.anchor_keys):
+                for rest, bound in index[anchor]:
+                    for slot in rest:
+                        if present.isdisjoint(slot):
+                            break
+                    else:
+                        anchored[bound] = None
         found = [
             _Hit(rule, source, at, at, weak)
             for at in compress(count(), map(terms.__contains__, raws))
@@ -639,7 +682,19 @@ class Lexicon:
         stream = " " + joined.replace("\x01", " ") + " "
         found += self._owned_hits(anchored, stream, joined, tokens)
         for rule in {h.rule for h in found}:
-            exceptions = self._exceptions_met(rule, present, tokens)
+            if matched is None:
+                exceptions = self._exceptions_met(rule, present, tokens)
+            else:
+                rules = self._set_rules
+                exceptions = [
+                    bounds[i]
+                    for i in matched[
+                        bisect_right(matched, self._set_hits - 1) : bisect_right(
+                            matched, len(bounds) - 1
+                        )
+                    ]
+                    if rules[i] is rule
+                ]
             covers = [
                 (h.first, h.last) for h in self._owned_hits(exceptions, stream, joined, tokens)
             ]
@@ -871,6 +926,7 @@ def _outermost(found: list[_Hit]) -> list[_Hit]:
 def screen_lexicon(norm: Normalized, lexicon: Lexicon) -> list[Match]:
     """Every term and phrase match in the normalised text."""
     matches = lexicon.raw_hits(norm) if lexicon.raw else []
-    if lexicon._close_look(norm.text, norm.stream, norm.words):
-        matches += lexicon.hits(norm)
+    look, matched = lexicon._look(norm.text, norm.stream, norm.words)
+    if look:
+        matches += lexicon._hits(norm, matched)
     return matches
