@@ -9,14 +9,16 @@ link and personal-information scans of a part of the text against the whole text
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import random
 import re
 
 import pytest
 from esafety.workers.bench_screening import EVAL_DIR, build_corpus
 from esafety.workflows.policy import default_policy
-from esafety.workflows.screening import grammar, links, personal
+from esafety.workflows.screening import grammar, links, personal, screen_text
 from esafety.workflows.screening.compiled import compile_policy
 from esafety.workflows.screening.lexicon import _LETTER_RUN, Lexicon, _spans
 from esafety.workflows.screening.normalize import _STREAM_TABLE, _table, normalize, stream_words
@@ -254,3 +256,12 @@ def test_hits_read_with_the_plain_checks_set_answer_are_the_hits() -> None:
         assert LEXICON._hits(norm, matched) == LEXICON._word_hits(norm), text
         with_answer += matched is not None and bool(LEXICON._word_hits(norm))
     assert with_answer > 300
+
+
+def test_a_policy_with_its_pattern_set_copies_and_pickles_and_screens_alike() -> None:
+    policy = default_policy()
+    assert policy.screener.lexicon._set is not None
+    for other in (pickle.loads(pickle.dumps(policy)), copy.deepcopy(policy)):
+        assert other.screener.lexicon._set is not None
+        for text in EVAL[:200]:
+            assert screen_text(text, other) == screen_text(text, policy)

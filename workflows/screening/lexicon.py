@@ -393,7 +393,7 @@ class Lexicon:
         if self._set is None:
             return None
         try:
-            matched = self._set.Match(stream.encode("utf-8"))
+            matched = self._set.match(stream.encode("utf-8"))
         except UnicodeEncodeError:  # a lone surrogate
             return None
         if not matched:
@@ -824,19 +824,37 @@ class Lexicon:
         ]
 
 
-def _pattern_set(patterns: list[str]) -> re2.Set | None:
-    """An RE2 set of ``patterns`` and, last, one that matches every text; None when RE2
-    cannot take them all. RE2 runs them as one automaton, in one pass over a text, and
-    for patterns of this kind (words, classes, groups, bounded repeats: no look-around
-    or back-references) matches exactly where Python's ``re`` does."""
+class _PatternSet:
+    """An RE2 set of patterns and, last, one that matches every text. RE2 runs them as
+    one automaton, in one pass over a text, and for patterns of this kind (words,
+    classes, groups, bounded repeats: no look-around or back-references) matches
+    exactly where Python's ``re`` does. Copied and pickled as its patterns (compiled
+    again), as RE2's own object cannot be."""
+
+    __slots__ = ("_set", "patterns")
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns = tuple(patterns)
+        self._set = re2.Set.SearchSet()
+        for pattern in [*self.patterns, ""]:
+            self._set.Add(pattern)
+        self._set.Compile()
+
+    def __reduce__(self) -> tuple[type[_PatternSet], tuple[tuple[str, ...]]]:
+        return (_PatternSet, (self.patterns,))
+
+    def match(self, text: bytes) -> list[int] | None:
+        """The indices of the patterns that match ``text`` somewhere, in no order."""
+        found: list[int] | None = self._set.Match(text)
+        return found
+
+
+def _pattern_set(patterns: list[str]) -> _PatternSet | None:
+    """A ``_PatternSet`` of ``patterns``; None when RE2 cannot take them all."""
     try:
-        pattern_set = re2.Set.SearchSet()
-        for pattern in [*patterns, ""]:
-            pattern_set.Add(pattern)
-        pattern_set.Compile()
+        return _PatternSet(patterns)
     except re2.error:
         return None
-    return pattern_set
 
 
 def _rest_met(bound: Bound, present: _Words) -> bool:
