@@ -671,7 +671,8 @@ class Lexicon:
         ] if terms else []  # fmt: skip
         if not found and not anchored:
             return []
-        seq = list(map(self._parts.__getitem__, marked))
+        # a word that reads as itself is its own part (a "!" at its end would make it odd)
+        seq = list(map(self._parts.__getitem__, marked)) if odd else marked
         if local:
             seq = [
                 local[t].part if t in local else part for t, part in zip(marked, seq, strict=True)
