@@ -16,17 +16,16 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
-from esafety.workers.cli.main import build_cli
-from typer.testing import CliRunner
+from esafety.workers.app import App
 
 from tests.helpers import envelope, post
 from tests.integration.test_reliability_kit import (
     Workers,
     app_for,
     notifier_ids,
+    run_cli,
     start_workers,
     wait_until,
 )
@@ -34,17 +33,22 @@ from tests.integration.test_reliability_kit import (
 pytestmark = pytest.mark.integration
 
 
+def _lost_dispatches(
+    worker_env: dict[str, str], extra: dict[str, str]
+) -> tuple[dict[str, str], App, str]:
+    """The environment, an app whose engine commits and then sends nothing (the lost
+    message), and the time now for the events."""
+    env = {**worker_env, **extra}
+    app = app_for(env)
+    app.engine.dispatch = None
+    return env, app, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_effects_whose_dispatch_was_lost_are_delivered_once_by_the_relay(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {
-        **worker_env,
-        "ESAFETY_OUTBOX_RELAY_INTERVAL_MS": "200",
-        "ESAFETY_OUTBOX_RELAY_GRACE_MS": "500",
-    }
-    app = app_for(env)
-    app.engine.dispatch = None  # commit, then nothing: the lost message
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    quick = {"ESAFETY_OUTBOX_RELAY_INTERVAL_MS": "200", "ESAFETY_OUTBOX_RELAY_GRACE_MS": "500"}
+    env, app, now = _lost_dispatches(worker_env, quick)
     for n in range(2):
         body = json.dumps(post(f"p{n}", f"m{n}", "this rota is shit", id=f"e{n}", time=now))
         assert app.engine.handle_event(body) == "ok"
@@ -78,10 +82,7 @@ def _review(decision: str, id: str, time: str, **extra: str) -> str:
 def test_a_committed_review_redelivered_after_the_case_closed_sends_its_referral(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**worker_env, "ESAFETY_OUTBOX_RELAY_GRACE_MS": "100000000"}  # the relay is out
-    app = app_for(env)
-    app.engine.dispatch = None
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    env, app, now = _lost_dispatches(worker_env, {"ESAFETY_OUTBOX_RELAY_GRACE_MS": "100000000"})
     allegation = envelope(
         "esafety.allegation.reported",
         {
@@ -111,33 +112,24 @@ def test_a_committed_review_redelivered_after_the_case_closed_sends_its_referral
     assert app.store.quarantine_entries() == []
 
 
-def _cli(env: dict[str, str], *args: str, code: int = 0) -> Any:
-    result = CliRunner().invoke(build_cli(), list(args), env=env, catch_exceptions=False)
-    assert result.exit_code == code, result.output
-    return result
-
-
 def test_an_operator_lists_the_pending_effects_and_resends_them(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**worker_env, "ESAFETY_OUTBOX_RELAY_GRACE_MS": "100000000"}  # the relay is out
-    app = app_for(env)
-    app.engine.dispatch = None
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    env, app, now = _lost_dispatches(worker_env, {"ESAFETY_OUTBOX_RELAY_GRACE_MS": "100000000"})
     for n in range(2):
         body = json.dumps(post(f"p{n}", f"m{n}", "this rota is shit MARKER", id=f"e{n}", time=now))
         assert app.engine.handle_event(body) == "ok"
 
-    listed = json.loads(_cli(env, "outbox", "list", "--json").stdout)["pending"]
+    listed = json.loads(run_cli(env, "outbox", "list", "--json").stdout)["pending"]
     assert sorted(r["kind"] for r in listed) == ["delete_post"] * 2 + ["warning_notice"] * 2
     assert not any(r["message"] for r in listed)  # nothing will send them
     assert {r["effect_id"] for r in listed} == {e.effect_id for e in app.store.effects()}
-    table = _cli(env, "outbox", "list").stdout
+    table = run_cli(env, "outbox", "list").stdout
     assert "MARKER" not in table and "MARKER" not in json.dumps(listed)
-    _cli(env, "outbox", "resend", code=2)
-    assert "eff-nope" in _cli(env, "outbox", "resend", "eff-nope", code=1).output
-    assert _cli(env, "outbox", "resend", "--all").stdout.strip() == "resent 4"
-    listed = json.loads(_cli(env, "outbox", "list", "--json").stdout)["pending"]
+    run_cli(env, "outbox", "resend", code=2)
+    assert "eff-nope" in run_cli(env, "outbox", "resend", "eff-nope", code=1).output
+    assert run_cli(env, "outbox", "resend", "--all").stdout.strip() == "resent 4"
+    listed = json.loads(run_cli(env, "outbox", "list", "--json").stdout)["pending"]
     assert len(listed) == 4 and all(r["message"] for r in listed)  # now queued
 
     workers = start_workers(env, tmp_path / "workers.log", processes=1, threads=2)
@@ -147,4 +139,4 @@ def test_an_operator_lists_the_pending_effects_and_resends_them(
     finally:
         workers.stop()
     assert set(notifier_ids(tmp_path / "notices.jsonl").values()) == {1}
-    assert json.loads(_cli(env, "outbox", "list", "--json").stdout)["pending"] == []
+    assert json.loads(run_cli(env, "outbox", "list", "--json").stdout)["pending"] == []

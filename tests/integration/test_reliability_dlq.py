@@ -14,20 +14,18 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from esafety.events.publish import publish
 from esafety.workers.app import App, DramatiqSender
-from esafety.workers.cli.main import build_cli
 from esafety.workers.dlq import DeadLetters
-from typer.testing import CliRunner
 
 from tests.helpers import envelope, post
 from tests.integration.test_reliability_kit import (
     Workers,
     app_for,
     notifier_ids,
+    run_cli,
     start_workers,
     wait_until,
 )
@@ -37,12 +35,6 @@ pytestmark = pytest.mark.integration
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _cli(env: dict[str, str], *args: str, code: int = 0) -> Any:
-    result = CliRunner().invoke(build_cli(), list(args), env=env, catch_exceptions=False)
-    assert result.exit_code == code, result.output
-    return result
 
 
 @pytest.fixture
@@ -86,21 +78,21 @@ def _dead_letters(app: App, blocked_env: dict[str, str], tmp_path: Path) -> None
     dead = DeadLetters(app.broker, app.store, app.queue_names())  # type: ignore[arg-type]
     wait_until(lambda: dead.count() == 3, 60, "three deliveries dead-lettered")
 
-    listed = json.loads(_cli(blocked_env, "dlq", "list", "--json").stdout)["dead_letters"]
+    listed = json.loads(run_cli(blocked_env, "dlq", "list", "--json").stdout)["dead_letters"]
     assert {(d["queue"], d["actor"], d["attempts"]) for d in listed} == {
         ("deliveries", "deliver", 3)  # the first run and max_retries=2
     }
     assert all("FileExistsError: errno 17" in d["reason"] for d in listed), listed
-    table = _cli(blocked_env, "dlq", "list").stdout
+    table = run_cli(blocked_env, "dlq", "list").stdout
     assert "MARKER" not in table and "MARKER" not in json.dumps(listed)
     assert app.store.outbox_pending() == 6  # a delete_post and a warning_notice each
 
     keep, drop = [d["id"] for d in listed[:2]], listed[2]["id"]
-    _cli(blocked_env, "dlq", "purge", drop, code=2)  # not without --yes
-    _cli(blocked_env, "dlq", "replay", "nope", code=1)  # an unknown id is named
+    run_cli(blocked_env, "dlq", "purge", drop, code=2)  # not without --yes
+    run_cli(blocked_env, "dlq", "replay", "nope", code=1)  # an unknown id is named
     (tmp_path / "blocked").unlink()  # the fix
-    assert _cli(blocked_env, "dlq", "replay", *keep).stdout.strip() == "replayed 2"
-    assert _cli(blocked_env, "dlq", "purge", drop, "--yes").stdout.strip() == "purged 1"
+    assert run_cli(blocked_env, "dlq", "replay", *keep).stdout.strip() == "replayed 2"
+    assert run_cli(blocked_env, "dlq", "purge", drop, "--yes").stdout.strip() == "purged 1"
     # the purged letter's two effects are given up (no longer pending, so the outbox relay
     # leaves them alone); the replayed ones are delivered
     wait_until(lambda: app.store.outbox_pending() == 0, 60, "the replayed notices delivered")
@@ -126,16 +118,16 @@ def _quarantine(app: App, blocked_env: dict[str, str]) -> None:
     publish(review, sender=sender)  # the case does not exist yet: quarantined at once here
     wait_until(lambda: len(app.store.quarantine_entries()) == 1, 30, "the review quarantined")
 
-    [listed] = json.loads(_cli(blocked_env, "quarantine", "list", "--json").stdout)["quarantine"]
+    [listed] = json.loads(run_cli(blocked_env, "quarantine", "list", "--json").stdout)["quarantine"]
     assert listed["event_id"] == "review-1" and "does not exist" in listed["error"]
     assert listed["stage"] == "consume" and "MARKER" not in json.dumps(listed)
-    assert "MARKER" not in _cli(blocked_env, "quarantine", "list").stdout
-    shown = _cli(blocked_env, "quarantine", "show", listed["id"]).stdout
+    assert "MARKER" not in run_cli(blocked_env, "quarantine", "list").stdout
+    shown = run_cli(blocked_env, "quarantine", "show", listed["id"]).stdout
     assert "MARKER" not in shown and "raw: hidden" in shown
-    raw = _cli(blocked_env, "quarantine", "show", listed["id"], "--raw").stdout_bytes
+    raw = run_cli(blocked_env, "quarantine", "show", listed["id"], "--raw").stdout_bytes
     assert b"MARKER-NOTE" in raw
 
-    out = json.loads(_cli(blocked_env, "quarantine", "replay", listed["id"], "--json").stdout)
+    out = json.loads(run_cli(blocked_env, "quarantine", "replay", listed["id"], "--json").stdout)
     assert out["replayed"][0]["outcome"] == "quarantined"  # no fix yet: refused again, kept
     [again] = app.store.quarantine_entries()
     assert again["id"] == out["replayed"][0]["new_id"] != listed["id"]
@@ -148,7 +140,7 @@ def _quarantine(app: App, blocked_env: dict[str, str]) -> None:
     )
     publish(allegation, sender=sender)  # the fix: the case now exists
     wait_until(lambda: app.store.case("allegation:a1") is not None, 30, "the allegation's case")
-    out = json.loads(_cli(blocked_env, "quarantine", "replay", "--all", "--json").stdout)
+    out = json.loads(run_cli(blocked_env, "quarantine", "replay", "--all", "--json").stdout)
     assert [r["outcome"] for r in out["replayed"]] == ["accepted"]
     assert app.store.quarantine_entries() == []
     assert "review-1" in {e.event_id for e in app.store.audit("allegation:a1")}

@@ -26,12 +26,14 @@ import redis
 from esafety.events.envelope import parse_event
 from esafety.events.errors import InvalidEvent
 from esafety.workers.app import App, build_app
+from esafety.workers.cli.main import build_cli
 from esafety.workers.quarantine import seen_key
 from esafety.workers.settings import Settings
 from esafety.workers.status import collect_status, drained
 from esafety.workers.store import RedisStore
 from esafety.workflows.audit import GENESIS, entry_hash
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
 __all__ = [
     "Kill",
@@ -401,3 +403,10 @@ def wait_until(condition: Callable[[], bool], timeout: float = 60.0, what: str =
             return
         time.sleep(0.1)
     raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def run_cli(env: dict[str, str], *args: str, code: int = 0) -> Any:
+    """``esafety ARGS`` in-process with this environment; the exit code must be ``code``."""
+    result = CliRunner().invoke(build_cli(), list(args), env=env, catch_exceptions=False)
+    assert result.exit_code == code, result.output
+    return result
