@@ -42,15 +42,6 @@ from datetime import datetime
 from typing import Any
 
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.middleware import (
-    AgeLimit,
-    Callbacks,
-    CurrentMessage,
-    Pipelines,
-    Retries,
-    ShutdownNotifications,
-    TimeLimit,
-)
 
 from ..events.envelope import Event, parse_event
 from ..events.errors import InvalidEvent
@@ -59,6 +50,7 @@ from ..events.publish import publish
 from ..events.signing import SIGNATURE_ATTRIBUTE
 from ..workflows.model import AuditEntry, Decision, Timer
 from .app import App, DramatiqSender
+from .broker import middleware
 from .clock import VirtualClock
 from .engine import Dispatch
 from .middleware import Quarantine
@@ -69,18 +61,6 @@ __all__ = ["LocalQueue", "Processor"]
 
 Message = tuple[str, tuple[Any, ...]]
 _FREEZE_EVERY = 1000
-# The app's own middleware (``broker.py``, ``app.py``): none of it changes what a handler
-# that returns does, so a call from the local queue skips it; any other keeps the broker.
-_APP_MIDDLEWARE = (
-    AgeLimit,
-    TimeLimit,
-    ShutdownNotifications,
-    Callbacks,
-    Pipelines,
-    Retries,
-    CurrentMessage,
-    Quarantine,
-)
 
 
 class LocalQueue:
@@ -209,7 +189,11 @@ class Processor:
 
     def __enter__(self) -> Processor:
         if self.via_broker is None:  # decided here: middleware is added after build_app
-            extra = [m for m in self.broker.middleware if not isinstance(m, _APP_MIDDLEWARE)]
+            # the app's own middleware (``broker.py``, ``app.py``) changes nothing a handler
+            # that returns does, so a call from the local queue skips it; any other keeps
+            # the broker
+            own = tuple({type(m) for m in middleware(self.app.settings)} | {Quarantine})
+            extra = [m for m in self.broker.middleware if not isinstance(m, own)]
             self.via_broker = bool(extra)
         self.worker.start()
         if not self.via_broker:
