@@ -14,6 +14,7 @@ worker had died after the commit, before sending the message to ``deliver``).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +23,6 @@ from esafety.workers.app import App
 
 from tests.helpers import envelope, post
 from tests.integration.test_reliability_kit import (
-    Workers,
     app_for,
     notifier_ids,
     run_cli,
@@ -44,6 +44,24 @@ def _lost_dispatches(
     return env, app, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _with_workers(
+    env: dict[str, str],
+    tmp_path: Path,
+    processes: int,
+    done: Callable[[], bool],
+    what: str,
+    then: Callable[[], object] = lambda: None,
+) -> None:
+    """Start ``esafety worker``, run ``then`` once it is ready, wait for ``done``, stop."""
+    workers = start_workers(env, tmp_path / "workers.log", processes=processes, threads=2)
+    try:
+        workers.wait_ready(processes)
+        then()
+        wait_until(done, 60, what)
+    finally:
+        workers.stop()
+
+
 def test_effects_whose_dispatch_was_lost_are_delivered_once_by_the_relay(
     worker_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -56,12 +74,7 @@ def test_effects_whose_dispatch_was_lost_are_delivered_once_by_the_relay(
     notices = tmp_path / "notices.jsonl"
     assert notifier_ids(notices) == {}
 
-    workers = start_workers(env, tmp_path / "workers.log", processes=2, threads=2)
-    try:
-        workers.wait_ready(2)
-        wait_until(lambda: app.store.outbox_pending() == 0, 60, "the relay delivered them")
-    finally:
-        workers.stop()
+    _with_workers(env, tmp_path, 2, lambda: app.store.outbox_pending() == 0, "the relay")
     delivered = notifier_ids(notices)
     assert set(delivered) == {e.effect_id for e in app.store.effects()}
     assert set(delivered.values()) == {1}
@@ -100,14 +113,15 @@ def test_a_committed_review_redelivered_after_the_case_closed_sends_its_referral
     [referral] = [e for e in app.store.effects() if e.kind.value == "external_referral"]
     duplicates = app.store.stats()["duplicates"]
 
-    workers: Workers = start_workers(env, tmp_path / "workers.log", processes=1, threads=2)
-    try:
-        workers.wait_ready(1)
-        app.actors["handle_event"].send(refer)  # the redelivery
-        notices = tmp_path / "notices.jsonl"
-        wait_until(lambda: referral.effect_id in notifier_ids(notices), 60, "the referral")
-    finally:
-        workers.stop()
+    notices = tmp_path / "notices.jsonl"
+    _with_workers(
+        env,
+        tmp_path,
+        1,
+        lambda: referral.effect_id in notifier_ids(notices),
+        "the referral",
+        then=lambda: app.actors["handle_event"].send(refer),  # the redelivery
+    )
     assert app.store.stats()["duplicates"] == duplicates + 1
     assert app.store.quarantine_entries() == []
 
@@ -132,11 +146,6 @@ def test_an_operator_lists_the_pending_effects_and_resends_them(
     listed = json.loads(run_cli(env, "outbox", "list", "--json").stdout)["pending"]
     assert len(listed) == 4 and all(r["message"] for r in listed)  # now queued
 
-    workers = start_workers(env, tmp_path / "workers.log", processes=1, threads=2)
-    try:
-        workers.wait_ready(1)
-        wait_until(lambda: app.store.outbox_pending() == 0, 60, "the resent effects delivered")
-    finally:
-        workers.stop()
+    _with_workers(env, tmp_path, 1, lambda: app.store.outbox_pending() == 0, "the resent")
     assert set(notifier_ids(tmp_path / "notices.jsonl").values()) == {1}
     assert json.loads(run_cli(env, "outbox", "list", "--json").stdout)["pending"] == []
