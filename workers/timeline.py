@@ -78,6 +78,14 @@ def describe(entry: AuditEntry) -> str:
         words += f" ({_specifics(entry)})"
     if entry.trigger == "warn" and entry.case_id.startswith("member:"):
         words = f"warning recorded (warnings in force: {entry.detail.get('warnings', '?')})"
+    if entry.trigger == "warn" and entry.detail.get("member_outcome") == "no_sanction":
+        # E3: a child's image posted in good faith is taken down; its author is not warned
+        words = "post deleted; no sanction to its author"
+        if entry.rules:
+            words += f"; rules: {', '.join(entry.rules)}"
+        return words
+    if entry.trigger == "close" and entry.case_id.startswith("member:") and "S4" in entry.clauses:
+        return "member left at their own request (S4); no sanction"
     if entry.rules:
         words += f"; rules: {', '.join(entry.rules)}"
     outcome = entry.detail.get("outcome") or entry.detail.get("member_outcome")
