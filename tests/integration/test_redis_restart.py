@@ -34,9 +34,11 @@ from esafety.workers.simulate import simulate
 from tests.integration.test_reliability_kit import (
     account,
     app_for,
+    audit_findings,
     broken_chains,
     notifier_ids,
     start_workers,
+    unsettled_cases,
     wait_drained,
 )
 
@@ -173,6 +175,8 @@ def _run(own_redis: RedisServer, tmp_path: Path, members: int, days: int, restar
     assert len(effects) == len(set(effects))
     assert set(delivered) == set(effects) and set(delivered.values()) <= {1}
     assert broken_chains(app.store) == []
+    assert audit_findings(env) == []
+    assert unsettled_cases(app.store) == []
     assert [e for e in workers.lines("worker.died") if e.get("event") == "worker.died"] == []
     return (
         f"{len(acked)} events acknowledged, {len(fate['committed'])} committed, "

@@ -34,6 +34,7 @@ from esafety.workflows.policy import default_policy
 from tests.helpers import post
 from tests.integration.test_reliability_kit import (
     app_for,
+    audit_findings,
     broken_chains,
     notifier_ids,
     start_workers,
@@ -99,6 +100,7 @@ def _breaches(count: int, worker_env: dict[str, str], tmp_path: Path) -> None:
 
     assert report["events"] == {"accepted": count, "duplicates": 0, "quarantined": 0}
     assert broken_chains(app.store) == []
+    assert audit_findings(worker_env) == []
     print(f"\n{count} breaches, 2 x 8 threads: drained in {elapsed:.1f} s")
 
 

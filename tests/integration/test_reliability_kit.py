@@ -40,6 +40,7 @@ __all__ = [
     "Workers",
     "account",
     "app_for",
+    "audit_findings",
     "broken_chains",
     "busy",
     "esafety_cli",
@@ -48,6 +49,7 @@ __all__ = [
     "rate_limited",
     "settings_for",
     "start_workers",
+    "unsettled_cases",
     "wait_drained",
     "wait_until",
     "watch_redelivery",
@@ -221,6 +223,25 @@ def broken_chains(store: RedisStore) -> list[str]:
                 break
             prev, seq = entry["hash"], entry["seq"]
     return broken
+
+
+#: where a case may rest once the queues drain: closed, or waiting for a person's review
+RESTING = frozenset({"closed", "escalation", "parent_notification"})
+
+
+def unsettled_cases(store: RedisStore) -> list[str]:
+    """Cases that are neither final nor waiting (a commit that left one mid-step)."""
+    return sorted(f"{c.case_id}={c.state.value}" for c in store.cases() if c.state not in RESTING)
+
+
+def audit_findings(env: dict[str, str]) -> list[dict[str, Any]]:
+    """``esafety audit verify --json`` on the store: hashes, links and signed heads."""
+    result = CliRunner().invoke(build_cli(), ["audit", "verify", "--json"], env=env)
+    report = json.loads(result.stdout)
+    findings: list[dict[str, Any]] = report["findings"]
+    assert (result.exit_code == 0) == (findings == []), result.output
+    assert report["chains"] > 0, report
+    return findings
 
 
 def notifier_ids(path: Path) -> Counter[str]:
