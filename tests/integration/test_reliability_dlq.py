@@ -87,16 +87,21 @@ def _dead_letters(app: App, blocked_env: dict[str, str], tmp_path: Path) -> None
     assert "MARKER" not in table and "MARKER" not in json.dumps(listed)
     assert app.store.outbox_pending() == 6  # a delete_post and a warning_notice each
 
-    keep, drop = [d["id"] for d in listed[:2]], listed[2]["id"]
+    by_queue = json.loads(run_cli(blocked_env, "dlq", "list", "--queue", "events", "--json").stdout)
+    assert by_queue["dead_letters"] == []  # --queue filters
+    keep, drop = listed[0]["id"], listed[2]["id"]
     run_cli(blocked_env, "dlq", "purge", drop, code=2)  # not without --yes
+    run_cli(blocked_env, "dlq", "purge", "--all", code=2)  # nor --all without --yes
     run_cli(blocked_env, "dlq", "replay", "nope", code=1)  # an unknown id is named
-    (tmp_path / "blocked").unlink()  # the fix
-    assert run_cli(blocked_env, "dlq", "replay", *keep).stdout.strip() == "replayed 2"
     assert run_cli(blocked_env, "dlq", "purge", drop, "--yes").stdout.strip() == "purged 1"
+    (tmp_path / "blocked").unlink()  # the fix
+    assert run_cli(blocked_env, "dlq", "replay", keep).stdout.strip() == "replayed 1"
+    assert run_cli(blocked_env, "dlq", "replay", "--all").stdout.strip() == "replayed 1"
     # the purged letter's two effects are given up (no longer pending, so the outbox relay
     # leaves them alone); the replayed ones are delivered
     wait_until(lambda: app.store.outbox_pending() == 0, 60, "the replayed notices delivered")
     assert dead.count() == 0
+    assert run_cli(blocked_env, "dlq", "purge", "--all", "--yes").stdout.strip() == "purged 0"
     delivered = notifier_ids(tmp_path / "blocked" / "notices.jsonl")
     assert len(delivered) == 4 and set(delivered.values()) == {1}
     assert set(delivered) < {e.effect_id for e in app.store.effects()}
