@@ -1,0 +1,127 @@
+"""Issue 9, the points its other tests leave implicit.
+
+- the redaction processor hashes a value under each field the issue names (text, note,
+  contact, name, email, phone), at the top level and nested;
+- a worker's app (not embedded) runs the scheduled retention job at the configured interval;
+- a forged review of an existing case changes nothing about it (state, seq, head, audit);
+- the timeline gives, per step, the actor as ``system:...`` or ``human:<ref>``, words, the
+  clauses, the policy version and each notice's kind and recipient ref.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import fakeredis
+import pytest
+import structlog
+from esafety.events.signing import sign_envelope
+from esafety.workers.app import App, build_app
+from esafety.workers.clock import VirtualClock
+from esafety.workers.evidence import RetentionSweeper
+from esafety.workers.logs import configure_logging
+from esafety.workers.process import Processor
+from esafety.workers.settings import Settings
+from esafety.workers.signing import generate_key_file
+from esafety.workers.timeline import timeline_rows
+from pydantic import SecretStr
+
+from tests.conftest import EXAMPLES
+from tests.helpers import envelope, jsonl, post
+
+SECRET = "Zebulon Quixworth"
+FIELDS = ["text", "note", "contact", "name", "email", "phone"]
+
+
+@pytest.fixture
+def rendered() -> Iterator[io.StringIO]:
+    stream = io.StringIO()
+    configure_logging("json", "DEBUG", stream=stream)
+    yield stream
+    configure_logging("console", "WARNING")
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_each_content_field_is_hashed_top_level_and_nested(
+    field: str, rendered: io.StringIO
+) -> None:
+    structlog.get_logger("t").info("step", **{field: SECRET}, wrap={"inner": {field: SECRET}})
+    (line,) = [json.loads(x) for x in rendered.getvalue().splitlines() if '"step"' in x]
+    assert str(line[field]).startswith("sha256:"), line
+    assert str(line["wrap"]["inner"][field]).startswith("sha256:"), line
+    low = rendered.getvalue().lower()
+    assert "zebulon" not in low and "quixworth" not in low
+
+
+def test_a_worker_app_runs_the_retention_job_on_its_interval(tmp_path: Path) -> None:
+    key = tmp_path / "audit.pem"
+    generate_key_file(key)
+    settings = Settings(
+        redis_url="redis://127.0.0.1:1/0", audit_key_path=str(key), evidence_sweep_s=123.0
+    )
+    worker = build_app(settings, embedded=False, client=fakeredis.FakeRedis())
+    sweepers = [m for m in worker.broker.middleware if isinstance(m, RetentionSweeper)]
+    assert [s.interval for s in sweepers] == [123.0]
+    assert sweepers[0].evidence is worker.evidence
+
+
+SOURCE = "facebook/group/test"
+KEY = "k" * 32
+
+
+def _signed_app() -> App:
+    settings = Settings(
+        redis_url=None, event_keys={SOURCE: SecretStr(KEY)}, require_signed_events=True
+    )
+    return build_app(settings, embedded=True, clock=VirtualClock())
+
+
+def test_a_forged_review_of_an_existing_case_changes_nothing() -> None:
+    app = _signed_app()
+    opened = sign_envelope(post("p-f1", "m-f1", "this is total shit", id="ev-open"), KEY.encode())
+    with Processor(app) as processor:
+        processor.run(jsonl([opened]).splitlines())
+    before = app.store.case("post:p-f1")
+    assert before is not None
+    audit_before = [e.hash for e in app.store.audit("post:p-f1")]
+    forged = sign_envelope(
+        envelope(
+            "esafety.case.reviewed",
+            {
+                "case_id": "post:p-f1",
+                "reviewer_ref": "mallory",
+                "decision": "overturn",
+                "note": "MARKER forged",
+            },
+            id="ev-forged-review",
+        ),
+        b"not the source's key",
+    )
+    assert app.engine.handle_event(json.dumps(forged)) == "quarantined"
+    after = app.store.case("post:p-f1")
+    assert after is not None
+    assert after.model_dump() == before.model_dump()
+    assert [e.hash for e in app.store.audit("post:p-f1")] == audit_before
+    (entry,) = [e for e in app.store.quarantine_entries() if e["event_id"] == "ev-forged-review"]
+    assert "signature does not match" in entry["error"] and entry["raw"] == b""
+    assert "MARKER" not in json.dumps({k: str(v) for k, v in entry.items()})
+
+
+def test_timeline_rows_say_who_what_clause_policy_and_notices() -> None:
+    app = build_app(Settings(redis_url=None), embedded=True, clock=VirtualClock())
+    with Processor(app) as processor:
+        processor.run((EXAMPLES / "demo.jsonl").read_text().splitlines())
+    rows = timeline_rows(app.store.audit("allegation:alg-1"))
+    assert rows and all(r["policy_version"] == app.policy.stamp for r in rows)
+    assert all(r["actor"].startswith(("system:", "human:")) for r in rows)
+    assert all(isinstance(r["what"], str) and r["what"] for r in rows)
+    assert "human:dsl" in {r["actor"] for r in rows}
+    assert all("E1" in r["clauses"] or "E2" in r["clauses"] for r in rows)
+    notices = [(n["kind"], n["recipient"]) for r in rows for n in r["notices"]]
+    assert ("dsl_alert", "dsl") in notices and ("dsl_alert", "deputy-dsl") in notices
+    assert ("external_referral", "police") in notices
+    times = [r["at"] for r in rows]
+    assert times == sorted(times)
