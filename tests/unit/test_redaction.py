@@ -185,3 +185,21 @@ def test_phone_numbers_are_still_scrubbed(text: str) -> None:
     out = redact_text(text)
     assert "[phone]" in out
     assert "900" not in out and "7946" not in out
+
+
+def test_a_string_is_scrubbed_every_time_it_is_seen() -> None:
+    """Clean strings are remembered to skip the scans; one that needed scrubbing never is."""
+    dirty = "ring 07700 900123 or mail a.b@example.org"
+    first, second = redact_text(dirty), redact_text(dirty)
+    assert first == second
+    assert "[phone]" in second and "[email]" in second and "900123" not in second
+    clean = "post:p-0001"
+    assert redact_text(clean) is clean and redact_text(clean) is clean
+
+
+def test_digits_of_other_scripts_count_toward_a_phone_number() -> None:
+    """The digit count reads ASCII through a byte table; other scripts' digits still count."""
+    digits = "".join(chr(0x0660 + int(d)) for d in "07700 900123" if d != " ")
+    arabic_indic = f"call {digits[:5]} {digits[5:]}"  # a phone number in Arabic-Indic digits
+    out = redact_text(arabic_indic)
+    assert "[phone]" in out and digits[5:] not in out
