@@ -330,6 +330,7 @@ class RetentionSweeper(dramatiq.Middleware):  # type: ignore[misc]
     def __init__(self, evidence: EvidenceStore, interval: float) -> None:
         self.evidence = evidence
         self.interval = interval
+        self.join_timeout = 30.0  # a sweep is one keyed commit per expired case
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -339,7 +340,12 @@ class RetentionSweeper(dramatiq.Middleware):  # type: ignore[misc]
         self._thread.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        """Stop, and wait for a sweep under way: nothing of it (a commit, a log line) may
+        land after shutdown, in whatever the process has configured by then."""
         self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=self.join_timeout)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +127,28 @@ def test_timeline_rows_say_who_what_clause_policy_and_notices() -> None:
     assert ("external_referral", "police") in notices
     times = [r["at"] for r in rows]
     assert times == sorted(times)
+
+
+class _SlowSweep:
+    """An evidence store whose sweep takes a while, to catch a shutdown that does not wait."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.finished = threading.Event()
+
+    def sweep(self) -> int:
+        self.started.set()
+        time.sleep(0.3)
+        self.finished.set()
+        return 1
+
+
+def test_worker_shutdown_waits_for_a_sweep_under_way() -> None:
+    """Else its commit and its log line land after shutdown (a flaky log capture once)."""
+    slow = _SlowSweep()
+    sweeper = RetentionSweeper(slow, interval=0.01)  # type: ignore[arg-type]
+    sweeper.after_worker_boot(None, None)
+    thread = sweeper._thread
+    assert thread is not None and slow.started.wait(5)
+    sweeper.before_worker_shutdown(None, None)
+    assert slow.finished.is_set() and not thread.is_alive()
