@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import threading
@@ -20,6 +21,7 @@ from pathlib import Path
 import fakeredis
 import pytest
 import structlog
+from cryptography.hazmat.primitives import serialization
 from esafety.events.signing import sign_envelope
 from esafety.workers.app import App, build_app
 from esafety.workers.clock import VirtualClock
@@ -152,3 +154,43 @@ def test_worker_shutdown_waits_for_a_sweep_under_way() -> None:
     assert thread is not None and slow.started.wait(5)
     sweeper.before_worker_shutdown(None, None)
     assert slow.finished.is_set() and not thread.is_alive()
+
+
+def test_no_secret_reaches_redis_or_the_logs(tmp_path: Path, rendered: io.StringIO) -> None:
+    """E5: the head-signing key stays in its file and the event keys in the configuration;
+    the store holds the public key only, and debug logs hold neither."""
+    key = tmp_path / "audit.pem"
+    signer = generate_key_file(key)
+    private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    raw = private.private_bytes(  # type: ignore[union-attr]
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    pem_body = "".join(key.read_text().splitlines()[1:-1])
+    hmac_secret = "s3cret-hmac-key-for-the-group-0123456789"
+    settings = Settings(
+        redis_url=None,
+        audit_key_path=str(key),
+        event_keys={SOURCE: SecretStr(hmac_secret)},
+        require_signed_events=True,
+    )
+    app = build_app(settings, embedded=True, clock=VirtualClock())
+    lines = [
+        json.dumps(sign_envelope(post(f"p-k{n}", "m-k", "total shit", id=f"k-{n}"), b"x" * 32))
+        for n in range(2)
+    ]
+    good = sign_envelope(post("p-ok", "m-k", "hi", id="k-ok"), hmac_secret.encode())
+    lines.append(json.dumps(good))
+    with Processor(app) as processor:
+        report = processor.run(lines)
+    assert report["events"]["quarantined"] == 2 and app.store.case("post:p-ok") is not None
+    client = app.store.client
+    stored = b"".join(k + (client.dump(k) or b"") for k in client.keys("*"))
+    assert signer.public_pem.split("\n")[1].encode() in stored  # the public key is recorded
+    secrets = [raw, raw.hex().encode(), base64.b64encode(raw), pem_body.encode()]
+    secrets += [hmac_secret.encode()]
+    assert [s for s in secrets if s in stored] == []
+    logged = rendered.getvalue().encode()
+    assert b"audit.step" in logged
+    assert [s for s in secrets if s in logged] == []
