@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ...workflows.ids import State
 from ...workflows.reviews import allowed_decisions
 from ..report import case_row, member_row
 from ..store import RedisStore
@@ -110,6 +111,9 @@ def cases(
     json_out: JsonOpt = False,
 ) -> None:
     """Every case, or those in one state."""
+    states = [s.value for s in State]
+    if state is not None and state not in states:
+        fail(f"--state {state!r} is not a case state (one of: {', '.join(states)})", 2)
     app = open_app(quiet=True)
     rows = [case_row(c) for c in app.store.cases() if state is None or c.state.value == state]
     if json_out:
