@@ -40,7 +40,7 @@ def _lines(path: Path) -> list[str]:
 def test_a_batch_that_fails_midway_is_finished_by_its_retry_once_each(tmp_path: Path) -> None:
     app = fake_app(NOW)
     notices = tmp_path / "notices.jsonl"
-    app.engine.notifier = _FailsOnce(FileNotifier(notices), fail_at=1)
+    app.engine.notifier = _FailsOnce(FileNotifier(notices), fail_at=2)  # midway
     app.engine.dispatch = None
     body = post("p1", "m1", "I'll hurt your kid", id="e1")  # a deletion, a removal, a DSL alert
     assert app.engine.handle_event(json.dumps(body)) == "ok"
@@ -49,7 +49,7 @@ def test_a_batch_that_fails_midway_is_finished_by_its_retry_once_each(tmp_path: 
     tag, ids = app.store.tag_of("post:p1"), [e.effect_id for e in effects]
     assert tag is not None  # the post, its author and their outbox share the member's tag
     with pytest.raises(ConnectionRefusedError):
-        app.engine.deliver(tag, ids)  # the first fails, the others go: the actor is retried
+        app.engine.deliver(tag, ids)  # the second fails, the others go: the actor is retried
     assert app.store.outbox_pending() == 1
     assert app.engine.deliver(tag, ids) == 1  # the retry sends only what is left
     assert app.engine.deliver(tag, ids) == 0  # a redelivery sends nothing
