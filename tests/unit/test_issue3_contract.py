@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 import transitions
@@ -142,3 +144,82 @@ def test_schema_command_prints_one_json_schema_for_every_event_type() -> None:
     assert types == set(EVENT_MODELS) and len(types) == 9
     for option in schema["oneOf"]:
         assert {"specversion", "id", "source", "type", "data"} <= set(option["required"])
+
+
+class _Recorded:
+    """An actor that notes each call (name, args) before running it."""
+
+    def __init__(self, actor: Any, calls: list[tuple[str, tuple[Any, ...]]]) -> None:
+        self.actor, self.calls = actor, calls
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls.append((self.actor.actor_name, args))
+        return self.actor(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.actor, name)
+
+
+def _dump(client: Any) -> dict[bytes, Any]:
+    """Every key of the fake Redis with its value, by type."""
+    out: dict[bytes, Any] = {}
+    for key in client.scan_iter(count=1000):
+        kind = client.type(key).decode()
+        if kind == "string":
+            out[key] = client.get(key)
+        elif kind == "hash":
+            out[key] = client.hgetall(key)
+        elif kind == "set":
+            out[key] = client.smembers(key)
+        elif kind == "zset":
+            out[key] = client.zrange(key, 0, -1, withscores=True)
+        elif kind == "list":
+            out[key] = client.lrange(key, 0, -1)
+        elif kind == "stream":
+            out[key] = client.xrange(key)
+        else:  # pragma: no cover - a type the store does not write
+            raise AssertionError(kind)
+    return out
+
+
+def test_every_actor_run_again_with_the_same_message_changes_nothing() -> None:
+    """Issue 3: dramatiq delivers at least once, so every actor must be idempotent.
+    Each message of a run (events, timers, commands, deliveries) is run twice more:
+    no key changes but the duplicate counters, and no effect is delivered again."""
+    events = [
+        *_mixed_events(),
+        envelope(
+            "esafety.appeal.lodged",
+            {"appeal_id": "ap1", "member_id": "m1", "case_id": "post:p1", "text": "sorry"},
+        ),
+        envelope(
+            "esafety.case.reviewed",
+            {"case_id": "appeal:ap1", "reviewer_ref": "dsl", "decision": "overturn"},
+        ),
+        envelope("esafety.member.removal_requested", {"member_id": "m2"}),
+    ]
+    app = fake_app()
+    calls: list[tuple[str, tuple[Any, ...]]] = []
+    sent: list[str] = []
+    notifier = app.engine.notifier
+    real_deliver = notifier.deliver
+
+    def counting_deliver(effect: Any, **kwargs: Any) -> None:
+        sent.append(effect.effect_id)
+        real_deliver(effect, **kwargs)
+
+    notifier.deliver = counting_deliver  # type: ignore[method-assign]
+    app.actors = {name: _Recorded(actor, calls) for name, actor in app.actors.items()}  # type: ignore[misc]
+    with Processor(app) as processor:
+        processor.run(jsonl(events).splitlines(), until=datetime(2027, 3, 1, tzinfo=UTC))
+    assert {name for name, _ in calls} == {"handle_event", "fire_timer", "apply_command", "deliver"}
+    assert len(sent) == len(set(sent)) > 10
+    before = _dump(app.store.client)
+    first = list(calls)
+    for _ in range(2):
+        for name, args in first:
+            app.actors[name].actor(*args)  # type: ignore[attr-defined]
+    after = _dump(app.store.client)
+    changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    assert changed <= {app.store.keys.stats.encode()}, sorted(changed)
+    assert len(sent) == len(set(sent))  # no effect sent twice
