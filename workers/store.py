@@ -150,7 +150,7 @@ class RedisStore:
             self.keys.case(linked_tag, linked_case) if linked_tag and linked_case else None,
             *(self.keys.register(f"c:{child}") for child in children),
         ]
-        raw = self._get_all(wanted)
+        raw = self._get_all(wanted, one_slot=linked_tag is None and not children)
         records = {c: self._child(c, r) for c, r in zip(children, raw[3:], strict=True)}
         return Loaded(
             tag=tag,
@@ -160,17 +160,23 @@ class RedisStore:
             registers=Registers(records),
         )
 
-    def _get_all(self, wanted: list[str | None]) -> list[bytes | None]:
-        """GET each key in one pipeline; None where there is no key to read (no round trip).
+    def _get_all(
+        self, wanted: list[str | None], *, one_slot: bool = False
+    ) -> list[bytes | None]:
+        """GET each key in one round trip; None where there is no key to read.
 
-        On fakeredis one MGET (one command to run, not one a key); on a server a GET a
-        key, since the keys may hash to several slots (a linked case, the registers)."""
+        One MGET on fakeredis (one command to run, not one a key) and on a server when
+        the keys share one hash slot (``one_slot``: an aggregate's case and member, the
+        common read), which costs redis-py less than a pipeline; otherwise a pipeline of
+        GETs, since the keys may hash to several slots (a linked case, the registers)."""
         present = [key for key in wanted if key is not None]
         if not present:
             return [None] * len(wanted)
         if self._python_commit is not None:
             [found] = self._python_commit.run([["MGET", *present]])
             values = iter(found)
+        elif one_slot:
+            values = iter(self.client.execute_command("MGET", *present))
         else:
             values = iter(self._together([["GET", key] for key in present]))
         return [next(values) if key is not None else None for key in wanted]
