@@ -27,7 +27,7 @@ from .middleware import Quarantine
 from .notifier import MemoryNotifier, Notifier, notifier_from_settings
 from .settings import Settings
 from .signing import app_head_signer
-from .store import RedisStore
+from .store import Applier, RedisStore
 
 __all__ = [
     "ActorDispatch",
@@ -179,6 +179,7 @@ def build_app(
     policy: Policy | None = None,
     client: redis.Redis | None = None,
     embedded: bool | None = None,
+    applier: Applier | None = None,
 ) -> App:
     """Build everything a process needs. With no ``ESAFETY_REDIS_URL``: fakeredis and the
     StubBroker, the same store code and scripts."""
@@ -188,7 +189,9 @@ def build_app(
     policy = policy or (
         load_policy(settings.policy_path) if settings.policy_path else default_policy()
     )
-    store = RedisStore(client or _client(settings, embedded), Keys(settings.key_prefix))
+    store = RedisStore(
+        client or _client(settings, embedded), Keys(settings.key_prefix), applier=applier
+    )
     notifier = notifier or (
         MemoryNotifier()
         if embedded

@@ -226,3 +226,26 @@ def test_the_engine_gets_its_dispatch_back_after_process() -> None:
         processor.run(jsonl([post("p1", "m1", "hello")]).splitlines())
         assert app.engine.dispatch is not dispatch
     assert app.engine.dispatch is dispatch
+
+
+def test_process_exact_takes_the_workers_path_and_reports_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``process --exact`` (and ``demo``): every message through the StubBroker, every
+    commit through commit.lua on fakeredis's Lua; the report is the fast path's."""
+    from esafety.workers.cli import process_cmd
+
+    seen: list[tuple[str, bool]] = []
+    enter = Processor.__enter__
+
+    def spy(self: Processor) -> Processor:
+        entered = enter(self)
+        seen.append((self.app.store.applier, bool(self.via_broker)))
+        return entered
+
+    monkeypatch.setattr(Processor, "__enter__", spy)
+    demo = EXAMPLES / "demo.jsonl"
+    _, exact = process_cmd.run_file(demo, policy=None, until=None, progress=False, exact=True)
+    _, fast = process_cmd.run_file(demo, policy=None, until=None, progress=False)
+    assert seen == [("lua", True), ("python", False)]
+    assert exact["cases"] and json.dumps(exact, sort_keys=True) == json.dumps(fast, sort_keys=True)

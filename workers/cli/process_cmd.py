@@ -39,20 +39,28 @@ def run_file(
     until: datetime | None,
     progress: bool,
     verbose: bool = False,
+    exact: bool = False,
 ) -> tuple[App, dict[str, Any]]:
-    """Process one file embedded and return the app (for reading) and the report."""
+    """Process one file embedded and return the app (for reading) and the report.
+
+    ``exact``: every message through dramatiq's StubBroker and its worker, every commit
+    through ``commit.lua`` on fakeredis's Lua, each chain's head signed in its commit:
+    the workers' own path, message for message, several times slower. Without it, the
+    same handlers run from a local queue and fakeredis applies the same commit plans in
+    Python (``process.py``, ``commit_python.py``); the tests hold the two to the same
+    report."""
     settings = Settings(redis_url=None)
     configure_logging(settings.log_format, settings.log_level if verbose else "WARNING")
     try:
         loaded = load_policy(policy) if policy else None
     except (PolicyError, OSError) as exc:
         fail(f"policy {policy}: {exc}", 2)
-    app = build_app(settings, policy=loaded, embedded=True)
+    app = build_app(settings, policy=loaded, embedded=True, applier="lua" if exact else None)
     try:
         lines = path.read_text("utf-8", errors="surrogateescape").splitlines()
     except OSError as exc:
         fail(f"cannot read {path}: {exc.strerror}", 2)
-    with Processor(app) as processor:
+    with Processor(app, broker=exact or None, heads_at_end=not exact) as processor:
         if not progress:
             return app, processor.run(lines, until=until)
         columns = (
@@ -102,11 +110,23 @@ def process(
     until: Annotated[str | None, typer.Option(help="Move the clock on to this time.")] = None,
     progress: Annotated[bool | None, typer.Option(help="Progress bar (default: on a tty).")] = None,
     verbose: Annotated[bool, typer.Option(help="Audit lines on stderr.")] = False,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            help="The workers' path message for message: dramatiq's StubBroker and commit.lua "
+            "(slower; the report is the same)."
+        ),
+    ] = False,
 ) -> None:
     """Run events through publish, queue, worker and store (embedded), then report."""
     show = sys.stderr.isatty() if progress is None else progress
     _, report = run_file(
-        file, policy=policy, until=parse_time(until, "--until"), progress=show, verbose=verbose
+        file,
+        policy=policy,
+        until=parse_time(until, "--until"),
+        progress=show,
+        verbose=verbose,
+        exact=exact,
     )
     if json_out:
         print_json(report)
@@ -119,8 +139,13 @@ def demo(
         bool, typer.Option("--json", help="The report as one JSON object.")
     ] = False,
 ) -> None:
-    """Process the shipped examples (every flow) and print each case's timeline."""
-    app, report = run_file(EXAMPLES / "demo.jsonl", policy=None, until=None, progress=False)
+    """Process the shipped examples (every flow) and print each case's timeline.
+
+    The examples take the workers' own path (``process --exact``): a handful of events,
+    so the demo shows the real thing, not the fast path a year of events needs."""
+    app, report = run_file(
+        EXAMPLES / "demo.jsonl", policy=None, until=None, progress=False, exact=True
+    )
     if json_out:
         print_json(report)
         return
