@@ -152,9 +152,18 @@ def _register(
         (apply_command, "commands"),
         (deliver, "deliveries"),
     ]
+    # a notice is tried as often as the policy says (``[delivery] retries``), then
+    # dead-lettered; the other stages retry by the workers' setting
+    options: dict[str, dict[str, Any]] = {"deliver": {}}
+    if engine.policy.delivery.retries is not None:
+        options["deliver"]["max_retries"] = engine.policy.delivery.retries
     return {
         fn.__name__: dramatiq.actor(
-            fn, broker=broker, actor_name=fn.__name__, queue_name=names[queue]
+            fn,
+            broker=broker,
+            actor_name=fn.__name__,
+            queue_name=names[queue],
+            **options.get(fn.__name__, {}),
         )
         for fn, queue in stages
     }

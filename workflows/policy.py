@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_POLICY_PATH",
     "Consent",
     "Deadlines",
+    "Delivery",
     "Escalation",
     "LinkCategory",
     "Links",
@@ -136,6 +137,18 @@ class Retention(_Strict):
         return timedelta(days=self.hold_days.get(kind, 0))
 
 
+class Delivery(_Strict):
+    """How hard a notice is tried before a person must look (issue 5).
+
+    A notice that cannot be delivered (the mail server down, a bad address) is tried
+    again with backoff ``retries`` times after the first attempt, then goes to the
+    dead-letter queue with the reason (``esafety dlq list``), where an operator can
+    replay it. ``None``: the workers' own setting (``ESAFETY_MAX_RETRIES``).
+    """
+
+    retries: int | None = Field(None, ge=0, le=100)
+
+
 class RulePolicy(_Strict):
     """One rule: the clause it enforces and the words and patterns that find it."""
 
@@ -163,6 +176,7 @@ class Policy(_Strict):
     personal_info: PersonalInfo = PersonalInfo()
     links: Links = Links()
     retention: Retention = Retention()
+    delivery: Delivery = Delivery()
     spam: Spam = Spam()
     screening: Screening = Screening()
     rules: dict[RuleId, RulePolicy]

@@ -19,6 +19,8 @@ import pytest
 from esafety.events.publish import publish
 from esafety.workers.app import App, DramatiqSender
 from esafety.workers.dlq import DeadLetters
+from esafety.workflows import policy as policy_module
+from esafety.workflows.policy import DEFAULT_POLICY_PATH
 
 from tests.helpers import envelope, post
 from tests.integration.test_reliability_kit import (
@@ -41,10 +43,17 @@ def _now() -> str:
 def blocked_env(worker_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """The notices file sits under a path that is a file: every delivery fails (errno 17)."""
     (tmp_path / "blocked").write_text("a file where the notices directory should be")
+    # the policy says how often a notice is tried (``[delivery] retries``), the setting
+    # how often anything else is
+    policy = tmp_path / "policy.toml"
+    default = (Path(policy_module.__file__).parent / DEFAULT_POLICY_PATH).read_text()
+    assert "\nretries = 8\n" in default
+    policy.write_text(default.replace("\nretries = 8\n", "\nretries = 2\n"))
     return {
         **worker_env,
         "ESAFETY_NOTIFIER": f"file:{tmp_path / 'blocked' / 'notices.jsonl'}",
-        "ESAFETY_MAX_RETRIES": "2",
+        "ESAFETY_POLICY_PATH": str(policy),
+        "ESAFETY_MAX_RETRIES": "5",
         "ESAFETY_MIN_BACKOFF_MS": "50",
         "ESAFETY_MAX_BACKOFF_MS": "200",
         "ESAFETY_NOT_FOUND_RETRIES": "0",
@@ -80,7 +89,7 @@ def _dead_letters(app: App, blocked_env: dict[str, str], tmp_path: Path) -> None
 
     listed = json.loads(run_cli(blocked_env, "dlq", "list", "--json").stdout)["dead_letters"]
     assert {(d["queue"], d["actor"], d["attempts"]) for d in listed} == {
-        ("deliveries", "deliver", 3)  # the first run and max_retries=2
+        ("deliveries", "deliver", 3)  # the first run and the policy's 2 retries
     }
     assert all("FileExistsError: errno 17" in d["reason"] for d in listed), listed
     table = run_cli(blocked_env, "dlq", "list").stdout

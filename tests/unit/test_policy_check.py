@@ -131,3 +131,27 @@ def test_a_copy_with_other_rules_gets_its_own_stamp() -> None:
     changed = shipped.model_copy(update={"sanctions": stricter})
     assert changed.version == shipped.version
     assert changed.stamp != shipped.stamp
+
+
+def test_the_policy_says_how_often_a_notice_is_tried_before_the_dead_letters() -> None:
+    """``[delivery] retries`` binds the deliver actor; the other stages keep the setting."""
+    from esafety.workers.app import build_app
+    from esafety.workers.settings import Settings
+    from esafety.workflows.policy import default_policy
+
+    shipped = default_policy()
+    assert shipped.delivery.retries == 8
+    three = shipped.model_copy(
+        update={"delivery": shipped.delivery.model_copy(update={"retries": 3})}
+    )
+    unset = shipped.model_copy(
+        update={"delivery": shipped.delivery.model_copy(update={"retries": None})}
+    )
+    settings = Settings(redis_url=None, max_retries=5)
+    actors = build_app(settings, policy=three, embedded=True).actors
+    assert actors["deliver"].options["max_retries"] == 3
+    assert "max_retries" not in actors["handle_event"].options  # the setting's 5 applies
+    assert (
+        "max_retries"
+        not in build_app(settings, policy=unset, embedded=True).actors["deliver"].options
+    )
