@@ -3,6 +3,7 @@ one audit log line per audit entry, and the ``schema`` command."""
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import structlog
 import transitions
 from esafety.events.models import EVENT_MODELS
 from esafety.workers.cli.main import build_cli
+from esafety.workers.logs import configure_logging
 from esafety.workers.process import Processor
 from esafety.workflows import machine
 from typer.testing import CliRunner
@@ -121,6 +123,7 @@ def test_importing_every_module_sets_up_no_broker() -> None:
 
 def test_each_audit_entry_is_one_structlog_line_in_stream_order() -> None:
     """Issue 3: audit entries in a Redis stream per case and as one structlog line each."""
+    configure_logging("json", "INFO", io.StringIO())  # an earlier test may have left WARNING
     app = fake_app()
     with structlog.testing.capture_logs() as logs, Processor(app) as processor:
         processor.run(jsonl(_mixed_events()).splitlines())
