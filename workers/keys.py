@@ -27,6 +27,9 @@ class Keys:
         self.case_states = f"{prefix}:idx:case_states"
         self.quarantine = f"{prefix}:quarantine"
         self.quarantine_seen = f"{prefix}:quarantine:seen"
+        #: the raw bytes of quarantined input (stream entry id -> bytes): content, so
+        #: under ``<prefix>:ev:`` with the evidence, fenced off by the same ACL patterns
+        self.quarantine_raw = f"{prefix}:ev:quarantine"
         self.workers = f"{prefix}:workers"
 
     def case(self, tag: str, case_id: str) -> str:

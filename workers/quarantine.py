@@ -6,10 +6,15 @@ engine (``consume``: an invalid event, a refused review, a case still missing
 after the retries) and the ``Quarantine`` middleware (``message``: bytes that are
 no message for our actors).
 
-Listing shows ids, stages and errors only (errors carry ids and field names, never
-content); the raw bytes are shown only when asked for. ``replay`` re-publishes an
-entry's bytes after a fix (a case that now exists, a review decision that is now
-allowed) and removes the entry once the engine has accepted the event.
+The stream entry holds ids, stage, time, error (ids and field names, never content)
+and the SHA-256 and length of the bytes; the bytes themselves live apart, in the
+evidence key space (``keys.quarantine_raw``, one hash: entry id -> bytes, fenced by
+the evidence ACL), written by the same script as the entry. Listing reads the stream
+only; the bytes are read only when asked for (``raw``), and an entry written before
+they moved out of the stream (an inline ``raw`` field) is still read. ``replay``
+re-publishes an entry's bytes after a fix (a case that now exists, a review decision
+that is now allowed) and removes the entry, with its bytes, once the engine has
+accepted the event.
 """
 
 from __future__ import annotations
@@ -71,10 +76,12 @@ def seen_key(store: RedisStore, event: Event) -> str | None:
     return store.keys.seen(tag, event.source, event.id) if tag else None
 
 
-def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> tuple[Quarantined, bytes]:
+def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> tuple[Quarantined, bytes | None]:
+    """The entry, and its bytes if it still holds them inline (written before they moved)."""
     item = {k.decode(): v for k, v in fields.items()}
-    raw = item.get("raw", b"")
+    inline = item.get("raw")
     line = item.get("line", b"").decode()
+    size = item.get("size", b"").decode()
     return (
         Quarantined(
             id=entry_id.decode(),
@@ -83,11 +90,23 @@ def _entry(entry_id: bytes, fields: dict[bytes, bytes]) -> tuple[Quarantined, by
             at=item.get("at", b"").decode(),
             line=int(line) if line.isdigit() else None,
             event_id=item.get("event_id", b"").decode("utf-8", "replace") or None,
-            size=len(raw),
-            sha256=hashlib.sha256(raw).hexdigest(),
+            size=int(size) if size.isdigit() else len(inline or b""),
+            sha256=item["sha256"].decode()
+            if "sha256" in item
+            else hashlib.sha256(inline or b"").hexdigest(),
         ),
-        raw,
+        inline,
     )
+
+
+# KEYS: quarantine stream, raw bytes hash, stats; ARGV: entry id. The entry, its bytes
+# and the count go together.
+_REMOVE = """
+if redis.call("XDEL", KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call("HDEL", KEYS[2], ARGV[1])
+redis.call("HINCRBY", KEYS[3], "quarantined", -1)
+return 1
+"""
 
 
 class QuarantineBox:
@@ -98,21 +117,33 @@ class QuarantineBox:
         self.client = store.client
         self.keys = store.keys
         self.limits = limits or Limits()
+        self._remove = self.client.register_script(_REMOVE)
 
     def entries(self, count: int | None = None) -> list[Quarantined]:
         rows = self.client.xrange(self.keys.quarantine, count=count)
         return [_entry(entry_id, fields)[0] for entry_id, fields in rows]
 
-    def get(self, entry_id: str) -> tuple[Quarantined, bytes] | None:
+    def get(self, entry_id: str) -> Quarantined | None:
+        """One entry, without its bytes (no evidence read)."""
         rows = self.client.xrange(self.keys.quarantine, entry_id, entry_id)
-        return _entry(*rows[0]) if rows else None
+        return _entry(*rows[0])[0] if rows else None
+
+    def raw(self, entry_id: str) -> bytes | None:
+        """An entry's raw bytes: content, an evidence read (``b""``: none were kept, as for
+        a forged event; None: no such entry)."""
+        rows = self.client.xrange(self.keys.quarantine, entry_id, entry_id)
+        if not rows:
+            return None
+        _, inline = _entry(*rows[0])
+        if inline is not None:
+            return inline
+        kept = self.client.hget(self.keys.quarantine_raw, entry_id)
+        return bytes(kept) if kept is not None else b""
 
     def remove(self, entry_id: str) -> bool:
-        """Drop an entry (it was accepted on replay, or superseded by a newer one)."""
-        if not self.client.xdel(self.keys.quarantine, entry_id):
-            return False
-        self.client.hincrby(self.keys.stats, "quarantined", -1)
-        return True
+        """Drop an entry and its bytes (accepted on replay, or superseded by a newer one)."""
+        keys = [self.keys.quarantine, self.keys.quarantine_raw, self.keys.stats]
+        return bool(self._remove(keys=keys, args=[entry_id]))
 
     def _dedup_marks(self, entry_id: str, raw: bytes, event: Event) -> list[str]:
         rows = self.client.xrange(self.keys.quarantine, entry_id, entry_id)
@@ -138,12 +169,14 @@ class QuarantineBox:
         which then replaces this one). With no answer within ``wait_s`` (no worker
         running) the mark is put back and the entry kept: it is never lost.
         """
-        found = self.get(entry_id)
-        if found is None:
+        entry = self.get(entry_id)
+        if entry is None:
             return ReplayResult(entry_id, "missing", "no such quarantine entry")
-        entry, raw = found
         if entry.stage == "message":
             return ReplayResult(entry_id, "skipped", "a broker message, not an event")
+        raw = self.raw(entry_id)
+        if not raw:
+            return ReplayResult(entry_id, "invalid", "its bytes were not kept (a forged event?)")
         try:
             event = parse_event(raw, self.limits)
         except InvalidEvent as exc:

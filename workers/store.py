@@ -10,6 +10,7 @@ same contract).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections.abc import Iterator
@@ -29,10 +30,14 @@ from .keys import Keys
 __all__ = ["Applier", "CommitResult", "Loaded", "RedisStore", "Store", "on_fakeredis"]
 
 _SCRIPT = (Path(__file__).parent / "scripts" / "commit.lua").read_text()
-# KEYS: dedup set, quarantine stream, stats; ARGV: dedup ("" for none), then field, value...
+# KEYS: dedup set, quarantine stream, stats, raw bytes (hash under <prefix>:ev:);
+# ARGV: dedup ("" for none), raw bytes ("" for none), then field, value... of the entry.
+# The raw bytes go to the evidence key space under the new entry's id, never into the
+# stream, in the same script as the entry, the mark and the count.
 _QUARANTINE = """
 if ARGV[1] ~= "" and redis.call("SADD", KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call("XADD", KEYS[2], "*", unpack(ARGV, 2))
+local id = redis.call("XADD", KEYS[2], "*", unpack(ARGV, 3))
+if ARGV[2] ~= "" then redis.call("HSET", KEYS[4], id, ARGV[2]) end
 redis.call("HINCRBY", KEYS[3], "quarantined", 1)
 return 1
 """
@@ -345,42 +350,65 @@ class RedisStore:
         event_id: str | None = None,
         dedup: str | None = None,
     ) -> bool:
-        """Keep rejected input with its raw bytes and the reason; False if already kept.
+        """Keep rejected input: its raw bytes and the reason; False if already kept.
 
-        One script: the dedup mark, the entry and the count are written together, so a
-        crash between them cannot leave a mark with no entry (a redelivery would then
-        be dropped as already kept: lost).
+        The stream entry holds the reason, stage, time, line, event id, dedup mark and
+        the SHA-256 and length of the bytes, never the bytes (it is scanned and listed
+        as free of content); the bytes go to ``keys.quarantine_raw`` (evidence key
+        space, its ACL) under the entry's id. One script: the dedup mark, the entry, its
+        bytes and the count are written together, so a crash between them cannot leave
+        a mark with no entry (a redelivery would then be dropped as already kept: lost)
+        nor an entry with no bytes. ``raw=b""`` (a forged event) keeps no bytes at all.
         """
         fields = {
-            "raw": raw,
             "error": error,
             "stage": stage,
             "at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "line": "" if line is None else str(line),
             "event_id": event_id or "",
             "dedup": dedup or "",
+            "sha256": hashlib.sha256(raw).hexdigest(),
+            "size": str(len(raw)),
         }
-        keys = [self.keys.quarantine_seen, self.keys.quarantine, self.keys.stats]
-        args: list[Any] = [dedup or ""]
+        keys = [
+            self.keys.quarantine_seen,
+            self.keys.quarantine,
+            self.keys.stats,
+            self.keys.quarantine_raw,
+        ]
+        args: list[Any] = [dedup or "", raw]
         for name, value in fields.items():
             args += [name, value]
         return bool(self._quarantine(keys=keys, args=args))
 
-    def quarantine_entries(self) -> list[dict[str, Any]]:
+    def quarantine_entries(self, *, raw: bool = False) -> list[dict[str, Any]]:
+        """Every entry, oldest first; its raw bytes (content: an evidence read) only if
+        ``raw``, from the evidence key or, for an entry written before the bytes moved
+        there, from the entry itself (``b""`` when none were kept)."""
+        rows = self.client.xrange(self.keys.quarantine)
+        kept: list[Any] = [None] * len(rows)
+        if raw and rows:
+            kept = self.client.hmget(self.keys.quarantine_raw, [i for i, _ in rows])
         out = []
-        for entry_id, fields in self.client.xrange(self.keys.quarantine):
+        for (entry_id, fields), stored in zip(rows, kept, strict=True):
             item = {k.decode(): v for k, v in fields.items()}
-            out.append(
-                {
-                    "id": entry_id.decode(),
-                    "line": int(item["line"]) if item.get("line") else None,
-                    "error": item["error"].decode(),
-                    "stage": item["stage"].decode(),
-                    "event_id": item.get("event_id", b"").decode() or None,
-                    "at": item["at"].decode(),
-                    "raw": item["raw"],
-                }
-            )
+            inline = item.get("raw")
+            size = item.get("size", b"").decode()
+            entry = {
+                "id": entry_id.decode(),
+                "line": int(item["line"]) if item.get("line") else None,
+                "error": item["error"].decode(),
+                "stage": item["stage"].decode(),
+                "event_id": item.get("event_id", b"").decode() or None,
+                "at": item["at"].decode(),
+                "sha256": item["sha256"].decode()
+                if "sha256" in item
+                else hashlib.sha256(inline or b"").hexdigest(),
+                "size": int(size) if size.isdigit() else len(inline or b""),
+            }
+            if raw:
+                entry["raw"] = inline if inline is not None else (stored or b"")
+            out.append(entry)
         return out
 
     # -- reads for people and reports -------------------------------------------

@@ -50,6 +50,8 @@ def dump(client: redis.Redis) -> dict[bytes, tuple[str, Any]]:
         value: Any
         if kind == "string":
             value = client.get(key)
+        elif kind == "hash" and key.endswith(b":ev:quarantine"):
+            value = sorted(client.hvals(key))  # quarantined bytes by stream entry id
         elif kind == "hash":
             value = sorted(client.hgetall(key).items())
         elif kind == "set":

@@ -3,6 +3,7 @@ real Redis (the Lua script). ``test_commit_equivalence.py`` compares the two com
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
 
@@ -118,9 +119,28 @@ class StoreContract:
         raw = b"\xff not json"
         assert store.quarantine(raw=raw, error="bad", stage="consume", at=NOW, dedup="x")
         assert not store.quarantine(raw=raw, error="bad", stage="consume", at=NOW, dedup="x")
-        [entry] = store.quarantine_entries()
+        [entry] = store.quarantine_entries(raw=True)
         assert entry["raw"] == raw and entry["error"] == "bad"
         assert store.stats()["quarantined"] == 1
+        # the stream entry holds a hash and a length, never the bytes: those are in the
+        # evidence key space, under the entry's id, written by the same script
+        [(entry_id, fields)] = store.client.xrange(store.keys.quarantine)
+        assert b"raw" not in fields and raw not in fields.values()
+        assert fields[b"sha256"] == hashlib.sha256(raw).hexdigest().encode()
+        assert fields[b"size"] == str(len(raw)).encode()
+        assert store.keys.quarantine_raw.startswith(f"{store.keys.prefix}:ev:")
+        assert store.client.hgetall(store.keys.quarantine_raw) == {entry_id: raw}
+        assert [e.get("raw") for e in store.quarantine_entries()] == [None]  # not read
+
+    def test_quarantine_reads_entries_written_with_inline_raw(self, store: RedisStore) -> None:
+        """An entry from before the bytes moved to the evidence keys still reads."""
+        store.client.xadd(
+            store.keys.quarantine,
+            {"raw": b"old bytes", "error": "bad", "stage": "publish", "at": "t", "line": "3"},
+        )
+        [entry] = store.quarantine_entries(raw=True)
+        assert (entry["raw"], entry["size"], entry["line"]) == (b"old bytes", 9, 3)
+        assert entry["sha256"] == hashlib.sha256(b"old bytes").hexdigest()
 
 
 class TestFakeRedisStore(StoreContract):

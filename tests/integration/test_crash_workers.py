@@ -132,7 +132,7 @@ def _check(env: dict[str, str], result: dict[str, Any], mix: dict[str, list[Any]
     store = app.store
     fate = account(store, mix["events"])
     assert fate["missing"] == [], f"{len(fate['missing'])} events lost: {fate['missing'][:5]}"
-    entries = store.quarantine_entries()
+    entries = store.quarantine_entries(raw=True)
     assert counts["quarantined"] == len(mix["lines"]) - len(mix["events"]) - len(mix["copies"])
     assert sum(e["stage"] == "publish" for e in entries) == counts["quarantined"]
     kept = {e["raw"] for e in entries if e["stage"] == "consume"}

@@ -77,7 +77,7 @@ def _run(env: dict[str, str], tmp_path: Path, bodies: int, raw: int, arguments: 
     finally:
         workers.stop()
 
-    entries = app.store.quarantine_entries()
+    entries = app.store.quarantine_entries(raw=True)
     total = len(sent["bodies"]) + len(sent["raw"]) + len(sent["args"])
     assert len(entries) == total, (len(entries), total)
     assert all(e["error"].strip() for e in entries)

@@ -103,7 +103,7 @@ def test_garbage_in_the_queues_is_quarantined_and_the_worker_carries_on(
     finally:
         workers.stop()
 
-    entries = app.store.quarantine_entries()
+    entries = app.store.quarantine_entries(raw=True)
     stages = [e["stage"] for e in entries]
     assert len(set(raw)) == len(raw) and stages.count("message") == len(raw) + 14
     assert stages.count("consume") == len(sent["bodies"])

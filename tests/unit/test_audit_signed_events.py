@@ -110,7 +110,7 @@ def test_forged_event_changes_no_case_and_quarantine_keeps_no_bytes() -> None:
     unsigned = post("p-s3", "m-s1", "Zebulon Quixworth unsigned", source=SOURCE, id="ev-unsigned")
     report = run(engine, jsonl([good, forged, unsigned]).splitlines())
     assert [c["case_id"] for c in report["cases"]] == ["post:p-s1"]
-    entries = engine.store.quarantine_entries()
+    entries = engine.store.quarantine_entries(raw=True)
     assert sorted(e["event_id"] for e in entries) == ["ev-forged", "ev-unsigned"]
     reasons = {e["event_id"]: e["error"] for e in entries}
     assert "signature does not match" in reasons["ev-forged"]
@@ -120,6 +120,7 @@ def test_forged_event_changes_no_case_and_quarantine_keeps_no_bytes() -> None:
         assert "sha256 " in entry["error"]
         assert "Zebulon" not in json.dumps({k: str(v) for k, v in entry.items()})
     assert report["events"]["quarantined"] == 2
+    assert not engine.store.client.exists(engine.store.keys.quarantine_raw)  # none kept apart
 
 
 def test_forged_event_written_straight_to_the_queue_is_quarantined() -> None:

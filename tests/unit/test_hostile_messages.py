@@ -243,7 +243,7 @@ def test_the_guard_vets_delay_queues_too(
 
 
 def _entries(store: RedisStore) -> list[dict[str, Any]]:
-    return store.quarantine_entries()
+    return store.quarantine_entries(raw=True)
 
 
 def test_poison_is_quarantined_with_its_raw_bytes_and_skipped(

@@ -276,7 +276,7 @@ def test_every_hostile_body_is_quarantined_with_a_reason(kind: str) -> None:
     bodies = [b for k, b in hostile_bodies(len(BODIES) * 12, seed=11) if k == kind]
     for body in bodies:
         assert app.engine.handle_event(body) == "quarantined"
-    entries = app.store.quarantine_entries()
+    entries = app.store.quarantine_entries(raw=True)
     assert len(entries) == len(bodies)
     assert all(e["error"] and e["stage"] == "consume" for e in entries)
     kept = {e["raw"] for e in entries}
@@ -300,3 +300,5 @@ def test_reasons_name_the_field_never_the_content() -> None:
     app.engine.handle_event(json.dumps(body))
     [entry] = app.store.quarantine_entries()
     assert "MARKER" not in entry["error"] and "'data." in entry["error"]
+    [(_, fields)] = app.store.client.xrange(app.store.keys.quarantine)
+    assert not any(b"MARKER" in v for v in fields.values())  # the bytes are kept apart

@@ -109,7 +109,9 @@ def test_a_forged_review_of_an_existing_case_changes_nothing() -> None:
     assert after is not None
     assert after.model_dump() == before.model_dump()
     assert [e.hash for e in app.store.audit("post:p-f1")] == audit_before
-    (entry,) = [e for e in app.store.quarantine_entries() if e["event_id"] == "ev-forged-review"]
+    (entry,) = [
+        e for e in app.store.quarantine_entries(raw=True) if e["event_id"] == "ev-forged-review"
+    ]
     assert "signature does not match" in entry["error"] and entry["raw"] == b""
     assert "MARKER" not in json.dumps({k: str(v) for k, v in entry.items()})
 

@@ -45,6 +45,8 @@ def _dump(client: redis.Redis) -> dict[bytes, Any]:
         kind = client.type(key).decode()
         if kind == "string":
             value: Any = client.get(key)
+        elif kind == "hash" and key.endswith(b":ev:quarantine"):
+            value = sorted(client.hvals(key))  # fields are stream entry ids: wall-clock
         elif kind == "hash":
             value = sorted(client.hgetall(key).items())
         elif kind == "zset":

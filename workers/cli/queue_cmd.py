@@ -1,8 +1,8 @@
 """``quarantine list|show|replay`` and ``dlq list|replay|purge``: what failed, and why.
 
 For operators: ids, stages and reasons only. A quarantined payload's raw bytes are
-printed by ``quarantine show ID --raw`` and nowhere else (they may hold a post's
-text); a dead letter's arguments are never printed.
+kept in the evidence keys and printed by ``quarantine show ID --raw`` and nowhere
+else (they may hold a post's text); a dead letter's arguments are never printed.
 """
 
 from __future__ import annotations
@@ -79,14 +79,26 @@ def quarantine_list(json_out: JsonOpt = False) -> None:
 @quarantine_cli.command("show")
 def quarantine_show(
     entry_id: str,
-    raw: Annotated[bool, typer.Option("--raw", help="Also print the raw bytes.")] = False,
+    raw: Annotated[
+        bool,
+        typer.Option(
+            "--raw",
+            help="Also print the raw bytes: CONTENT (a post's text, names, contacts), read "
+            "from the evidence keys; like `esafety evidence`, for those allowed to see it.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """One entry; its raw bytes (which may hold a post's text) only with --raw."""
-    found = _box(open_app(quiet=True)).get(entry_id)
-    if found is None:
+    """One entry: id, stage, reason, SHA-256 and size of the bytes.
+
+    With --raw it prints content: the raw bytes, which may hold a post's text, names and
+    contacts (they are kept apart, in the evidence keys; the evidence ACL applies).
+    """
+    box = _box(open_app(quiet=True))
+    entry = box.get(entry_id)
+    if entry is None:
         fail(f"no quarantine entry {entry_id!r}; see `esafety quarantine list`", 1)
-    entry, payload = found
+    payload = (box.raw(entry_id) or b"") if raw else b""
     if json_out:
         body = entry.as_dict()
         if raw:
