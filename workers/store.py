@@ -30,14 +30,16 @@ from .keys import Keys
 __all__ = ["Applier", "CommitResult", "Loaded", "RedisStore", "Store", "on_fakeredis"]
 
 _SCRIPT = (Path(__file__).parent / "scripts" / "commit.lua").read_text()
-# KEYS: dedup set, quarantine stream, stats, raw bytes (hash under <prefix>:ev:);
-# ARGV: dedup ("" for none), raw bytes ("" for none), then field, value... of the entry.
+# KEYS: dedup set, quarantine stream, stats; ARGV: dedup ("" for none), the raw bytes'
+# hash (under <prefix>:ev:), the raw bytes ("" for none), then field, value... of the entry.
 # The raw bytes go to the evidence key space under the new entry's id, never into the
-# stream, in the same script as the entry, the mark and the count.
+# stream, in the same script as the entry, the mark and the count. Their key is an
+# argument, not a declared key: EVAL needs read and write on every declared key, and the
+# producer may only write this one (as commit.lua's evidence keys for the worker).
 _QUARANTINE = """
 if ARGV[1] ~= "" and redis.call("SADD", KEYS[1], ARGV[1]) == 0 then return 0 end
-local id = redis.call("XADD", KEYS[2], "*", unpack(ARGV, 3))
-if ARGV[2] ~= "" then redis.call("HSET", KEYS[4], id, ARGV[2]) end
+local id = redis.call("XADD", KEYS[2], "*", unpack(ARGV, 4))
+if ARGV[3] ~= "" then redis.call("HSET", ARGV[2], id, ARGV[3]) end
 redis.call("HINCRBY", KEYS[3], "quarantined", 1)
 return 1
 """
@@ -370,13 +372,8 @@ class RedisStore:
             "sha256": hashlib.sha256(raw).hexdigest(),
             "size": str(len(raw)),
         }
-        keys = [
-            self.keys.quarantine_seen,
-            self.keys.quarantine,
-            self.keys.stats,
-            self.keys.quarantine_raw,
-        ]
-        args: list[Any] = [dedup or "", raw]
+        keys = [self.keys.quarantine_seen, self.keys.quarantine, self.keys.stats]
+        args: list[Any] = [dedup or "", self.keys.quarantine_raw, raw]
         for name, value in fields.items():
             args += [name, value]
         return bool(self._quarantine(keys=keys, args=args))

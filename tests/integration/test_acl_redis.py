@@ -121,7 +121,7 @@ def run(server: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
                     {"complaint_id": "c-acl", "complainant_ref": "p-9", "text": "Upsetting"},
                     id="acl-3",
                 ),
-                '{"specversion": "1.0", "id": "acl-bad"',
+                '{"specversion": "1.0", "id": "acl-bad", "data": {"text": "Quarantined words"',
             ]
         ).splitlines()
         assert publish_lines(producer, lines) == {"sent": 3, "quarantined": 1}
@@ -170,6 +170,32 @@ def test_producer_can_enqueue_but_not_read(server: int, run: dict[str, str]) -> 
     assert denied(lambda: producer.hgetall("esafety-dramatiq:events.msgs"))  # queued text
     assert denied(lambda: producer.xrange("esafety:quarantine"))
     assert denied(lambda: producer.eval("return redis.call('GET', KEYS[1])", 1, case_key))
+
+
+def test_quarantined_bytes_are_evidence_the_producer_cannot_read(
+    server: int, run: dict[str, str]
+) -> None:
+    """The producer wrote the refused line (entry and bytes, one script) but reads neither;
+    the entry holds no content; the bytes are read only from the evidence keys."""
+    raw_key = "esafety:ev:quarantine"
+    producer, reader = client(server, "producer"), client(server, "reader")
+    for who in (producer, reader):
+        assert denied(lambda who=who: who.hgetall(raw_key))
+        assert denied(lambda who=who: who.hvals(raw_key))
+        assert denied(lambda who=who: who.eval("return redis.call('HVALS', KEYS[1])", 1, raw_key))
+    worker = client(server, "worker")  # runs `quarantine replay`: the one evidence it reads
+    [(entry_id, fields)] = worker.xrange("esafety:quarantine")
+    assert b"raw" not in fields and not any(b"Quarantined" in v for v in fields.values())
+    assert b"Quarantined words" in worker.hget(raw_key, entry_id)
+    assert denied(lambda: worker.hgetall("esafety:ev:{m:m-acl}:post:a2"))  # no other evidence
+    listed = cli(server, "worker", run, "quarantine", "list", "--json")
+    assert listed.exit_code == 0, listed.output  # type: ignore[attr-defined]
+    assert "Quarantined" not in listed.stdout  # type: ignore[attr-defined]
+    for user in ("worker", "evidence"):
+        shown = cli(server, user, run, "quarantine", "show", entry_id.decode(), "--raw")
+        assert shown.exit_code == 0, shown.output  # type: ignore[attr-defined]
+        assert "Quarantined words" in shown.stdout  # type: ignore[attr-defined]
+    assert cli(server, "producer", run, "quarantine", "list").exit_code != 0  # type: ignore[attr-defined]
 
 
 def test_reader_reads_cases_and_audit_but_not_evidence(server: int, run: dict[str, str]) -> None:
