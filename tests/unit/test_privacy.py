@@ -7,10 +7,13 @@ the CLI's output (all but ``evidence``, which exists to show the words) are
 scanned for every text, note, contact, name, email and phone number of the
 input: zero hits, also lower-cased and with all whitespace removed.
 
-The quarantine's ``raw`` field is left out of the scan on purpose: DESIGN keeps the
-raw bytes of an event refused as invalid so it can be replayed, behind an ACL
-(``deploy/redis.conf``: only the workers read it); forged events keep none
-(``test_audit_signed_events.py``).
+The quarantine is scanned whole: every field of every stream entry. The raw bytes
+of input refused as invalid are kept so it can be replayed (issue 5), but apart, in
+the evidence key space (``keys.quarantine_raw``, behind the evidence ACL of
+``deploy/redis.conf``), not in the stream; forged events keep none
+(``test_audit_signed_events.py``). The marker file has a refused line carrying
+content, and a test plants an old-style entry with its bytes inline to show that the
+scan would catch them.
 """
 
 from __future__ import annotations
@@ -109,6 +112,14 @@ def marker_events() -> list[dict[str, Any]]:
                 "note": "MARKER-NOTE2 spoke to Yolanda Pemberton-Smythe",
             },
         ),
+        envelope(  # refused (a member id must be a string): quarantined with its bytes
+            "esafety.post.submitted",
+            {
+                "post_id": "pm-bad",
+                "member_id": 5,
+                "text": "MARKER-QUARANTINED Ophelia Crumb on 07700 900444",
+            },
+        ),
     ]
 
 
@@ -178,8 +189,10 @@ def outputs(app: App, report: dict[str, Any]) -> str:
     parts = [json.dumps(report)]
     keys = {signer.key_id: signer.public_pem}
     parts += export_lines(read_store(app.store), keys=keys, now=app.clock.now())
-    for entry in app.store.quarantine_entries():
-        parts.append(json.dumps({k: str(v) for k, v in entry.items() if k != "raw"}))
+    for entry_id, fields in app.store.client.xrange(app.store.keys.quarantine):
+        entry = {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}
+        parts.append(json.dumps({"id": entry_id.decode(), **entry}, ensure_ascii=False))
+    parts += [json.dumps(e, default=str) for e in app.store.quarantine_entries()]
     console = Console(file=io.StringIO(), width=200)
     for case in app.store.cases():
         print_timeline(app.store, case.case_id, console)
@@ -192,6 +205,25 @@ def outputs(app: App, report: dict[str, Any]) -> str:
         parts.append(json.dumps(member_rows(app.store, member.member_id)))
     parts.append(console.file.getvalue())  # type: ignore[attr-defined]
     return "\n".join(parts)
+
+
+def test_the_quarantine_scan_sees_bytes_kept_inline(tmp_path: Path) -> None:
+    """The refused marker line's bytes are kept (apart), and the scan of the quarantine
+    reads every field: an entry holding the bytes inline, as entries once did, is found."""
+    path = inputs(tmp_path)[-1]
+    wanted = needles(path.read_text().splitlines())
+    assert "MARKER-QUARANTINED Ophelia Crumb on 07700 900444" in wanted
+    app, report = run(path)
+    [refused] = app.store.quarantine_entries(raw=True)
+    assert b"MARKER-QUARANTINED" in refused["raw"]  # kept for replay, in the evidence keys
+    assert hits(outputs(app, report), wanted) == []
+    app.store.client.xadd(
+        app.store.keys.quarantine,
+        {"raw": refused["raw"], "error": "bad", "stage": "publish", "at": refused["at"]},
+    )
+    found = hits(outputs(app, report), wanted)
+    assert "MARKER-QUARANTINED Ophelia Crumb on 07700 900444" in found
+    assert "07700 900444" in found
 
 
 @pytest.fixture
