@@ -145,6 +145,9 @@ def _quarantine(app: App, blocked_env: dict[str, str]) -> None:
     assert out["replayed"][0]["outcome"] == "quarantined"  # no fix yet: refused again, kept
     [again] = app.store.quarantine_entries()
     assert again["id"] == out["replayed"][0]["new_id"] != listed["id"]
+    # the bytes are kept apart (evidence keys), by entry: the replaced entry's went with it
+    raw_key = app.store.keys.quarantine_raw
+    assert list(app.store.client.hkeys(raw_key)) == [again["id"].encode()]
 
     allegation = envelope(
         "esafety.allegation.reported",
@@ -157,5 +160,6 @@ def _quarantine(app: App, blocked_env: dict[str, str]) -> None:
     out = json.loads(run_cli(blocked_env, "quarantine", "replay", "--all", "--json").stdout)
     assert [r["outcome"] for r in out["replayed"]] == ["accepted"]
     assert app.store.quarantine_entries() == []
+    assert not app.store.client.exists(raw_key)
     assert "review-1" in {e.event_id for e in app.store.audit("allegation:a1")}
     assert app.store.stats()["quarantined"] == 0
