@@ -24,6 +24,8 @@ The contract, as in the script: a redelivery (its ``seen`` record present) appli
 (0 when the key or the field is absent) is not the expected one is a conflict and nothing
 is written; else the writes in the script's order (MSET, XADD, then HSET, SADD, ZADD,
 ZREM, RPUSH each once per key with all its values, HINCRBY, DEL) and ``seen`` last.
+An ``origin`` (the event's (source, id), hashed, and its aggregate) already recorded for
+another aggregate makes the commit a duplicate too; a commit records its own.
 """
 
 from __future__ import annotations
@@ -37,7 +39,11 @@ import redis
 
 from .clock import SystemClock
 
-__all__ = ["PythonCommit", "available", "stored_version", "writes"]
+__all__ = ["REUSED", "PythonCommit", "available", "stored_version", "writes"]
+
+#: what a duplicate of another aggregate's event returns (``commit.lua``'s ``REUSED``):
+#: nothing to dispatch
+REUSED = b'{"tag":"","effects":[],"timers":[],"commands":[],"reused":true}'
 
 _GROUPED = (
     ("hsets", "HSET"),
@@ -253,11 +259,20 @@ class PythonCommit:
                 for op in plan["dup_hincrs"]:
                     self._call("HINCRBY", *op)
                 return "dup", values[-1]
+            origin = plan.get("origin")
+            if origin:
+                owner = self._call("HGET", origin[0], origin[1])
+                if owner is not None and owner.decode() != origin[2]:
+                    for op in plan["dup_hincrs"]:
+                        self._call("HINCRBY", *op)
+                    return "dup", REUSED
             for (key, expected), current in zip(checks, values, strict=False):
                 if not _same_version(stored_version(current), expected):
                     return "conflict", key
             for command in writes(plan):
                 self._call(*command)
+            if origin:
+                self._call("HSET", *origin)
             if seen != "":
                 self._call("SET", seen, plan["result"])
         return "ok", None

@@ -250,6 +250,7 @@ class Engine:
             tag=tag,
             expected=record.version if record else 0,
             seen=self.store.keys.seen(tag, event.source, event.id),
+            origin=(event.source, event.id),
         )
         if isinstance(event.data, GuardianRegistered):  # contacts: their own hash (E4)
             plan["hsets"] = contact_writes(self.store.keys.prefix, event.data.guardians)
@@ -291,11 +292,14 @@ class Engine:
                 loaded.case.case_id if loaded.case else None,
                 loaded.member.member_id if loaded.member else None,
             ),
+            origin=(event.source, event.id) if event is not None else None,
         )
         _extend(plan, extra or {})
         _extend(plan, self._protected(decision, loaded, event))
         plan["hincrs"] += _state_moves(keys.case_states, loaded.case, decision.case)
         result = self.store.commit(plan, [c[0] for c in checks])
+        if result.status == "dup" and result.result.get("reused"):
+            log.warning("event.id_reused", event_id=origin[-1], tag=loaded.tag)
         if result.status == "ok":
             if decision.audit:
                 _log_audit(decision.audit)

@@ -31,6 +31,8 @@ class Keys:
         #: under ``<prefix>:ev:`` with the evidence, fenced off by the same ACL patterns
         self.quarantine_raw = f"{prefix}:ev:quarantine"
         self.workers = f"{prefix}:workers"
+        # each committed event's (source, id), hashed -> the aggregate (tag) it went to
+        self.origins = f"{prefix}:idx:origins"
 
     def case(self, tag: str, case_id: str) -> str:
         return f"{self.prefix}:{{{tag}}}:case:{case_id}"
@@ -51,8 +53,12 @@ class Keys:
         return f"{self.prefix}:{{{tag}}}:delivered"
 
     def seen(self, tag: str, *origin: str) -> str:
-        digest = hashlib.sha256("\x1f".join(origin).encode("utf-8", "surrogatepass")).hexdigest()
-        return f"{self.prefix}:{{{tag}}}:seen:{digest[:32]}"
+        return f"{self.prefix}:{{{tag}}}:seen:{self.origin(*origin)}"
+
+    @staticmethod
+    def origin(*parts: str) -> str:
+        """A commit's origin ((source, id), or ("timer", id)...) as a field: 32 hex digits."""
+        return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
     # -- audit heads and evidence (issue 9) ------------------------------------
     def heads(self, tag: str) -> str:

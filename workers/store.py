@@ -167,9 +167,7 @@ class RedisStore:
             registers=Registers(records),
         )
 
-    def _get_all(
-        self, wanted: list[str | None], *, one_slot: bool = False
-    ) -> list[bytes | None]:
+    def _get_all(self, wanted: list[str | None], *, one_slot: bool = False) -> list[bytes | None]:
         """GET each key in one round trip; None where there is no key to read.
 
         One MGET on fakeredis (one command to run, not one a key) and on a server when
@@ -252,12 +250,15 @@ class RedisStore:
         checks: list[list[Any]],
         counter: str | None,
         indexed: tuple[str | None, str | None] = (None, None),
+        origin: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
         """Turn a decision into the commit script's plan (one hash slot plus indexes).
 
         ``indexed``: the case id and member id read from this tag before deciding, if
         there were such records. The commit that first wrote each also wrote its index
         entry (id -> this tag), which nothing removes, so the plan does not write it again.
+        ``origin``: an event's CloudEvents (source, id); the commit records it against this
+        tag and is a duplicate if another tag has it (one pair, one event: issue 5).
         """
         k = self.keys
         plan: dict[str, Any] = {
@@ -294,6 +295,8 @@ class RedisStore:
             )
         if counter:
             plan["hincrs"].append([k.stats, counter, 1])
+        if origin is not None:
+            plan["origin"] = [k.origins, k.origin(*origin), tag]
         plan["result"] = json.dumps(
             {
                 "tag": tag,
@@ -305,7 +308,13 @@ class RedisStore:
         return plan
 
     def register_plan(
-        self, record: ChildRecord, *, tag: str, seen: str, expected: int
+        self,
+        record: ChildRecord,
+        *,
+        tag: str,
+        seen: str,
+        expected: int,
+        origin: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
         body = {
             "consent": dict(record.consent),
@@ -315,6 +324,7 @@ class RedisStore:
         }
         return {
             "seen": seen,
+            **({"origin": [self.keys.origins, self.keys.origin(*origin), tag]} if origin else {}),
             "checks": [[self.keys.register(tag), expected]],
             "sets": [[self.keys.register(tag), json.dumps(body, sort_keys=True)]],
             "hincrs": [[self.keys.stats, "accepted", 1]],

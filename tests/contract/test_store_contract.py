@@ -22,17 +22,22 @@ NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 
 
 def _commit_post(
-    store: RedisStore, text: str, event_id: str, post_id: str, plans: list[dict] | None = None
+    store: RedisStore,
+    text: str,
+    event_id: str,
+    post_id: str,
+    plans: list[dict] | None = None,
+    member: str = "m1",
 ) -> str:
-    event = parse_event(post(post_id, "m1", text, id=event_id))
-    tag = "m:m1"
+    event = parse_event(post(post_id, member, text, id=event_id))
+    tag = f"m:{member}"
     loaded = store.load(
-        tag, case_id=f"post:{post_id}", member_id="m1", linked_case=None, children=()
+        tag, case_id=f"post:{post_id}", member_id=member, linked_case=None, children=()
     )
     decision = decide(loaded.case, event, default_policy(), Registers(), NOW, member=loaded.member)
     checks = [
         [store.keys.case(tag, f"post:{post_id}"), loaded.case.version if loaded.case else 0],
-        [store.keys.member(tag, "m1"), loaded.member.version if loaded.member else 0],
+        [store.keys.member(tag, member), loaded.member.version if loaded.member else 0],
     ]
     plan = store.decision_plan(
         decision,
@@ -44,6 +49,7 @@ def _commit_post(
             loaded.case.case_id if loaded.case else None,
             loaded.member.member_id if loaded.member else None,
         ),
+        origin=(event.source, event.id),
     )
     if plans is not None:
         plans.append(plan)
@@ -75,6 +81,19 @@ class StoreContract:
         member = store.member("m1")
         assert member is not None and member.warnings == 1
         assert store.case("post:p2") is not None
+
+    def test_one_source_and_id_is_one_event_on_any_aggregate(self, store: RedisStore) -> None:
+        """Issue 5: dedup by the CloudEvents pair. The same (source, id) republished about
+        another member (an id reused with other content) is a duplicate, not a second
+        event; the first one's redelivery still replays as before."""
+        assert _commit_post(store, "shit", "e1", "p1") == "ok"
+        assert _commit_post(store, "shit", "e1", "p2", member="m2") == "dup"
+        assert store.member("m2") is None and store.case("post:p2") is None
+        assert store.stats()["duplicates"] == 1
+        assert _commit_post(store, "shit", "e1", "p1") == "dup"
+        assert _commit_post(store, "shit", "e2", "p2", member="m2") == "ok"
+        member = store.member("m1")
+        assert member is not None and member.warnings == 1
 
     def test_redelivered_event_changes_nothing(self, store: RedisStore) -> None:
         assert _commit_post(store, "shit", "e1", "p1") == "ok"

@@ -73,6 +73,24 @@ def test_same_file_twice_gives_same_cases_members_effects() -> None:
     assert once["events"] == {"accepted": 3, "quarantined": 0, "duplicates": 0}
 
 
+def test_a_source_and_id_reused_for_another_event_is_a_duplicate() -> None:
+    """One (source, id), one event: the same pair about another member, or a consent
+    record, changes nothing and counts as a duplicate (issue 5), whatever it is about."""
+    first = post("p1", "m1", "shit", id="same")
+    reused = [
+        post("p2", "m2", "fuck", id="same"),
+        envelope(
+            "esafety.consent.recorded",
+            {"child_id": "c1", "purposes": ["facebook_group"]},
+            id="same",
+        ),
+    ]
+    report = run(jsonl([first, *reused]))
+    assert report["events"] == {"accepted": 1, "quarantined": 0, "duplicates": 2}
+    assert [row["case_id"] for row in report["cases"]] == ["post:p1"]
+    assert [m["member_id"] for m in report["members"]] == ["m1"]
+
+
 def test_report_is_deterministic_byte_for_byte() -> None:
     text = (EXAMPLES / "demo.jsonl").read_text()
     first, second = run(text), run(text)

@@ -16,9 +16,14 @@
 --   hincrs   [[key, field, n]]
 --   dup_hincrs [[key, field, n]]   applied instead of everything else on a redelivery
 --   dels     [[key]]  optional: keys removed (evidence past retention or erased)
+--   origin   [index, field, tag]  optional: the event's CloudEvents pair (source, id),
+--            hashed, and the aggregate it went to; the same pair already committed on
+--            another aggregate (an id reused with other content) is a duplicate too
 -- Returns {"ok"} | {"dup", result} | {"conflict", key}.
 
 local plan = cjson.decode(ARGV[1])
+-- what a duplicate of another aggregate's event dispatches: nothing
+local REUSED = '{"tag":"","effects":[],"timers":[],"commands":[],"reused":true}'
 
 -- One MGET reads the idempotency record and every checked aggregate.
 local reads = {}
@@ -34,6 +39,17 @@ if plan.seen ~= "" then
             redis.call("HINCRBY", op[1], op[2], op[3])
         end
         return {"dup", previous}
+    end
+end
+
+local origin = plan.origin
+if origin then
+    local owner = redis.call("HGET", origin[1], origin[2])
+    if owner and owner ~= origin[3] then
+        for _, op in ipairs(plan.dup_hincrs) do
+            redis.call("HINCRBY", op[1], op[2], op[3])
+        end
+        return {"dup", REUSED}
     end
 end
 
@@ -82,6 +98,7 @@ grouped("RPUSH", plan.rpushes)
 for _, op in ipairs(plan.hincrs) do redis.call("HINCRBY", op[1], op[2], op[3]) end
 for _, op in ipairs(plan.dels or {}) do redis.call("DEL", op[1]) end
 
+if origin then redis.call("HSET", origin[1], origin[2], origin[3]) end
 if plan.seen ~= "" then
     redis.call("SET", plan.seen, plan.result)
 end
