@@ -296,7 +296,7 @@ class RedisStore:
         if counter:
             plan["hincrs"].append([k.stats, counter, 1])
         if origin is not None:
-            plan["origin"] = [k.origins, k.origin(*origin), tag]
+            plan["origin"] = self._origin(tag, origin)
         plan["result"] = json.dumps(
             {
                 "tag": tag,
@@ -306,6 +306,10 @@ class RedisStore:
             }
         )
         return plan
+
+    def _origin(self, tag: str, origin: tuple[str, str]) -> list[str]:
+        """The plan's ``origin``: the index, the event's (source, id) hashed, its tag."""
+        return [self.keys.origins, self.keys.origin(*origin), tag]
 
     def register_plan(
         self,
@@ -324,7 +328,7 @@ class RedisStore:
         }
         return {
             "seen": seen,
-            **({"origin": [self.keys.origins, self.keys.origin(*origin), tag]} if origin else {}),
+            **({"origin": self._origin(tag, origin)} if origin else {}),
             "checks": [[self.keys.register(tag), expected]],
             "sets": [[self.keys.register(tag), json.dumps(body, sort_keys=True)]],
             "hincrs": [[self.keys.stats, "accepted", 1]],
