@@ -6,6 +6,7 @@ under ``CI=true``: in CI an integration test is never silently skipped.
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import redis
 from esafety.workers.app import App, build_app
 from esafety.workers.clock import VirtualClock
 from esafety.workers.keys import Keys
+from esafety.workers.logs import configure_logging
 from esafety.workers.settings import Settings
 from esafety.workers.store import RedisStore
 from esafety.workflows.policy import Policy, default_policy
@@ -72,3 +74,12 @@ def prefix(real_redis: redis.Redis) -> Iterator[str]:
         keys = list(real_redis.scan_iter(match=pattern, count=1000))
         for start in range(0, len(keys), 500):
             real_redis.delete(*keys[start : start + 500])
+
+
+@pytest.fixture
+def rendered() -> Iterator[io.StringIO]:
+    """Every log line as JSON at DEBUG into a buffer (the redaction tests read it)."""
+    stream = io.StringIO()
+    configure_logging("json", "DEBUG", stream=stream)
+    yield stream
+    configure_logging("console", "WARNING")

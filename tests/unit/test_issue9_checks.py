@@ -15,7 +15,6 @@ import io
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import fakeredis
@@ -26,7 +25,6 @@ from esafety.events.signing import sign_envelope
 from esafety.workers.app import App, build_app
 from esafety.workers.clock import VirtualClock
 from esafety.workers.evidence import RetentionSweeper
-from esafety.workers.logs import configure_logging
 from esafety.workers.process import Processor
 from esafety.workers.settings import Settings
 from esafety.workers.signing import generate_key_file
@@ -38,14 +36,6 @@ from tests.helpers import envelope, jsonl, post
 
 SECRET = "Zebulon Quixworth"
 FIELDS = ["text", "note", "contact", "name", "email", "phone"]
-
-
-@pytest.fixture
-def rendered() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("json", "DEBUG", stream=stream)
-    yield stream
-    configure_logging("console", "WARNING")
 
 
 @pytest.mark.parametrize("field", FIELDS)

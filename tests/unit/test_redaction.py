@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,7 @@ import structlog
 from dramatiq import Message
 from esafety.events.envelope import parse_event
 from esafety.events.errors import InvalidEvent
-from esafety.workers.logs import configure_logging, format_exception, redact_text, redact_value
+from esafety.workers.logs import format_exception, redact_text, redact_value
 
 from tests.helpers import post
 
@@ -26,14 +25,6 @@ NAME = "Zebulon Quixworth"
 EMAIL = "zebulon.q@example.org"
 PHONE = "+44 7700 900123"
 TEXT = f"{NAME} lives at 4 Privet Drive, mail {EMAIL} or ring {PHONE}"
-
-
-@pytest.fixture
-def rendered() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("json", "DEBUG", stream=stream)
-    yield stream
-    configure_logging("console", "WARNING")
 
 
 def leaks(output: str) -> list[str]:
