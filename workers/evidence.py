@@ -248,6 +248,13 @@ class EvidenceStore:
                 swept += self._expire(kind, case_id, key)
         return swept
 
+    def sweep_quarantine(self, limit: int = 500) -> int:
+        """Remove quarantined input's bytes past ``retention.quarantine_days``; how many."""
+        from .quarantine import QuarantineBox
+
+        cutoff = self.clock.now() - self.policy.retention.quarantine_for()
+        return QuarantineBox(self.store).expire_raw(cutoff, limit)
+
     def _expire(self, kind: CaseKind, case_id: str, index: str) -> int:
         case = self.store.case(case_id)
         if case is None or case.state is not State.CLOSED:
@@ -351,8 +358,11 @@ class RetentionSweeper(dramatiq.Middleware):  # type: ignore[misc]
         while not self._stop.wait(self.interval):
             try:
                 swept = self.evidence.sweep()
+                bytes_removed = self.evidence.sweep_quarantine()
             except Exception as exc:  # a lost connection must not end the schedule
                 log.warning("evidence.sweep_failed", error=type(exc).__name__)
                 continue
             if swept:
                 log.info("evidence.swept", cases=swept)
+            if bytes_removed:
+                log.info("quarantine.bytes_expired", entries=bytes_removed)

@@ -30,6 +30,8 @@ class Keys:
         #: the raw bytes of quarantined input (stream entry id -> bytes): content, so
         #: under ``<prefix>:ev:`` with the evidence, fenced off by the same ACL patterns
         self.quarantine_raw = f"{prefix}:ev:quarantine"
+        #: the last quarantine entry whose bytes' retention was checked (the sweep's cursor)
+        self.quarantine_swept = f"{prefix}:quarantine:swept"
         self.workers = f"{prefix}:workers"
         # each committed event's (source, id), hashed -> the aggregate (tag) it went to
         self.origins = f"{prefix}:idx:origins"

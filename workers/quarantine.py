@@ -24,6 +24,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ..events.envelope import Event, parse_event
@@ -140,6 +141,28 @@ class QuarantineBox:
         kept = self.client.hget(self.keys.quarantine_raw, entry_id)
         return bytes(kept) if kept is not None else b""
 
+    def expire_raw(self, cutoff: datetime, limit: int = 500) -> int:
+        """Remove the bytes of entries quarantined before ``cutoff`` (the policy's
+        ``retention.quarantine_days``); the entries stay. Oldest first from the last
+        entry checked, stopping at the first one still within retention; how many went."""
+        start = self.client.get(self.keys.quarantine_swept)
+        low = f"({start.decode()}" if start else "-"
+        stamp = cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")  # the entries' ``at``, compared as text
+        expired: list[str] = []
+        last = None
+        for entry_id, fields in self.client.xrange(self.keys.quarantine, low, "+", count=limit):
+            if fields.get(b"at", b"").decode() >= stamp:
+                break
+            last = entry_id.decode()
+            expired.append(last)
+        if last is None:
+            return 0
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hdel(self.keys.quarantine_raw, *expired)
+        pipe.set(self.keys.quarantine_swept, last)
+        removed, _ = pipe.execute()
+        return int(removed)
+
     def remove(self, entry_id: str) -> bool:
         """Drop an entry and its bytes (accepted on replay, or superseded by a newer one)."""
         keys = [self.keys.quarantine, self.keys.quarantine_raw, self.keys.stats]
@@ -176,7 +199,12 @@ class QuarantineBox:
             return ReplayResult(entry_id, "skipped", "a broker message, not an event")
         raw = self.raw(entry_id)
         if not raw:
-            return ReplayResult(entry_id, "invalid", "its bytes were not kept (a forged event?)")
+            return ReplayResult(
+                entry_id,
+                "invalid",
+                "its bytes are not kept (a forged event's never are; others are removed "
+                "after the policy's retention.quarantine_days)",
+            )
         try:
             event = parse_event(raw, self.limits)
         except InvalidEvent as exc:

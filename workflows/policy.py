@@ -129,12 +129,18 @@ class Retention(_Strict):
     days: dict[str, float] = {}
     hold_days: dict[str, float] = {}
     default_days: float = Field(365, ge=0)
+    #: the raw bytes of quarantined input (kept for a replay after a fix) are removed this
+    #: many days after they were quarantined; the entry (reason, hash, size) stays
+    quarantine_days: float = Field(90, ge=0)
 
     def keep_for(self, kind: str) -> timedelta:
         return timedelta(days=self.days.get(kind, self.default_days))
 
     def hold_for(self, kind: str) -> timedelta:
         return timedelta(days=self.hold_days.get(kind, 0))
+
+    def quarantine_for(self) -> timedelta:
+        return timedelta(days=self.quarantine_days)
 
 
 class Delivery(_Strict):

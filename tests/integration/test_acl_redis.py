@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,11 @@ import redis
 from esafety.workers.app import build_app
 from esafety.workers.cli.main import build_cli
 from esafety.workers.cli.publish_cmd import publish_lines
+from esafety.workers.keys import Keys
+from esafety.workers.quarantine import QuarantineBox
 from esafety.workers.settings import Settings
 from esafety.workers.signing import generate_key_file
+from esafety.workers.store import RedisStore
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from typer.testing import CliRunner
@@ -196,6 +200,10 @@ def test_quarantined_bytes_are_evidence_the_producer_cannot_read(
         assert shown.exit_code == 0, shown.output  # type: ignore[attr-defined]
         assert "Quarantined words" in shown.stdout  # type: ignore[attr-defined]
     assert cli(server, "producer", run, "quarantine", "list").exit_code != 0  # type: ignore[attr-defined]
+    # the workers' retention job removes the bytes under the worker's own rights
+    box = QuarantineBox(RedisStore(worker, Keys("esafety")))
+    assert box.expire_raw(datetime(2100, 1, 1, tzinfo=UTC)) == 1
+    assert worker.hget(raw_key, entry_id) is None and worker.xrange("esafety:quarantine")
 
 
 def test_reader_reads_cases_and_audit_but_not_evidence(server: int, run: dict[str, str]) -> None:

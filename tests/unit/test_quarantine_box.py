@@ -116,3 +116,41 @@ def test_show_says_that_raw_prints_content() -> None:
     result = CliRunner().invoke(build_cli(), ["quarantine", "show", "--help"])
     assert result.exit_code == 0
     assert "CONTENT" in result.stdout and "evidence" in result.stdout
+
+
+def test_quarantined_bytes_are_removed_after_the_policys_retention() -> None:
+    """retention.quarantine_days: a sweep removes the bytes of entries quarantined before
+    the cutoff, oldest first, keeps the entries (reason, hash, size), and a replay of one
+    says why it cannot; later entries keep their bytes; a second sweep removes nothing."""
+    from datetime import timedelta
+
+    from esafety.workers.evidence import EvidenceStore
+
+    app = fake_app(NOW)
+    old_raw, new_raw = _body("q-old"), _body("q-new")
+    old = _kept(app, old_raw, "ev-q-old")
+    app.store.quarantine(
+        raw=new_raw,
+        error="case missing",
+        stage="consume",
+        at=NOW + timedelta(days=60),
+        event_id="ev-q-new",
+        dedup="ev-q-new",
+    )
+    new = app.store.client.xrange(app.store.keys.quarantine)[-1][0].decode()
+    assert app.policy.retention.quarantine_days == 90
+    evidence = app.evidence
+    assert isinstance(evidence, EvidenceStore)
+    box = QuarantineBox(app.store)
+
+    app.clock.advance_to(NOW + timedelta(days=89))  # type: ignore[attr-defined]
+    assert evidence.sweep_quarantine() == 0 and box.raw(old) == old_raw
+    app.clock.advance_to(NOW + timedelta(days=91))  # type: ignore[attr-defined]
+    assert evidence.sweep_quarantine() == 1
+    assert box.raw(old) == b"" and box.raw(new) == new_raw
+    kept = box.get(old)
+    assert kept is not None and kept.size == len(old_raw)
+    assert kept.sha256 == hashlib.sha256(old_raw).hexdigest()
+    assert evidence.sweep_quarantine() == 0
+    result = box.replay(old, _sender(app), wait_s=0.1)
+    assert result.outcome == "invalid" and "retention" in result.detail
