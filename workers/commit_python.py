@@ -247,6 +247,12 @@ class PythonCommit:
         with self._locked():
             return [self._call(*command) for command in commands]
 
+    def _duplicate(self, plan: dict[str, Any], record: Any) -> tuple[str, Any]:
+        """A duplicate: only ``dup_hincrs`` are applied; ``record`` is what it replays."""
+        for op in plan["dup_hincrs"]:
+            self._call("HINCRBY", *op)
+        return "dup", record
+
     def __call__(self, plan: dict[str, Any]) -> tuple[str, Any]:
         """("ok", None) | ("dup", the seen record) | ("conflict", key): the script's reply."""
         checks, seen = plan["checks"], plan["seen"]
@@ -256,16 +262,12 @@ class PythonCommit:
         with self._locked():
             values = self._call("MGET", *reads) if reads else []
             if seen != "" and values[-1] is not None:
-                for op in plan["dup_hincrs"]:
-                    self._call("HINCRBY", *op)
-                return "dup", values[-1]
+                return self._duplicate(plan, values[-1])
             origin = plan.get("origin")
             if origin:
                 owner = self._call("HGET", origin[0], origin[1])
                 if owner is not None and owner.decode() != origin[2]:
-                    for op in plan["dup_hincrs"]:
-                        self._call("HINCRBY", *op)
-                    return "dup", REUSED
+                    return self._duplicate(plan, REUSED)
             for (key, expected), current in zip(checks, values, strict=False):
                 if not _same_version(stored_version(current), expected):
                     return "conflict", key

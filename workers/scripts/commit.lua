@@ -32,25 +32,23 @@ if plan.seen ~= "" then reads[#reads + 1] = plan.seen end
 local values = {}
 if #reads > 0 then values = redis.call("MGET", unpack(reads)) end
 
+-- A duplicate applies only its counters and returns what it replays.
+local function duplicate(record)
+    for _, op in ipairs(plan.dup_hincrs) do
+        redis.call("HINCRBY", op[1], op[2], op[3])
+    end
+    return {"dup", record}
+end
+
 if plan.seen ~= "" then
     local previous = values[#reads]
-    if previous then
-        for _, op in ipairs(plan.dup_hincrs) do
-            redis.call("HINCRBY", op[1], op[2], op[3])
-        end
-        return {"dup", previous}
-    end
+    if previous then return duplicate(previous) end
 end
 
 local origin = plan.origin
 if origin then
     local owner = redis.call("HGET", origin[1], origin[2])
-    if owner and owner ~= origin[3] then
-        for _, op in ipairs(plan.dup_hincrs) do
-            redis.call("HINCRBY", op[1], op[2], op[3])
-        end
-        return {"dup", REUSED}
-    end
+    if owner and owner ~= origin[3] then return duplicate(REUSED) end
 end
 
 for i, check in ipairs(plan.checks) do
