@@ -17,18 +17,12 @@ from typing import Any
 
 import pytest
 import redis
-from esafety.workers.app import build_app
-from esafety.workers.cli.main import build_cli
-from esafety.workers.clock import VirtualClock
-from esafety.workers.process import Processor
-from esafety.workers.settings import Settings
-from esafety.workers.signing import generate_key_file
-from typer.testing import CliRunner
 
-from tests.conftest import EXAMPLES, REDIS_URL, check_redis
+from tests.conftest import check_redis
 from tests.helpers import envelope, jsonl
+from tests.integration.test_evidence_cli import _forget, _populate, cli
 from tests.unit.test_audit_verify import CASES, CHAIN, Tamper
-from tests.unit.test_privacy import hits, marker_events, needles
+from tests.unit.test_privacy import hits
 
 pytestmark = pytest.mark.integration
 
@@ -47,41 +41,15 @@ REFUSED = [
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     real_redis = check_redis()
     prefix = f"esafety-test-{uuid.uuid4().hex[:10]}"
-    key = tmp_path_factory.mktemp("audit-cli") / "audit.pem"
-    generate_key_file(key)
-    settings = Settings(
-        redis_url=REDIS_URL,
-        key_prefix=prefix,
-        broker_namespace=f"{prefix}-dq",
-        audit_key_path=str(key),
-    )
-    lines = (EXAMPLES / "demo.jsonl").read_text().splitlines()
-    lines += jsonl([*marker_events(), *REFUSED]).splitlines()
     try:
-        app = build_app(settings, embedded=True, client=real_redis, clock=VirtualClock())
-        with Processor(app) as processor:
-            report = processor.run(lines)
-        assert report["events"]["quarantined"] >= 2, report["events"]
-        yield {
-            "ESAFETY_REDIS_URL": REDIS_URL,
-            "ESAFETY_KEY_PREFIX": prefix,
-            "ESAFETY_BROKER_NAMESPACE": f"{prefix}-dq",
-            "ESAFETY_AUDIT_KEY_PATH": str(key),
-            "ESAFETY_NOTIFIER": "memory",
-            "_needles": needles(lines),
-            "_redis": real_redis,
-            "_app": app,
-        }
+        populated = _populate(
+            real_redis, prefix, tmp_path_factory.mktemp("audit-cli"), jsonl(REFUSED).splitlines()
+        )
+        events = populated["_report"]["events"]
+        assert events["quarantined"] >= 2, events
+        yield populated
     finally:
-        for pattern in (f"{prefix}:*", f"{prefix}-dq:*"):
-            keys = list(real_redis.scan_iter(match=pattern, count=1000))
-            for start in range(0, len(keys), 500):
-                real_redis.delete(*keys[start : start + 500])
-
-
-def cli(env: dict[str, Any], *args: str) -> Any:
-    real = {k: v for k, v in env.items() if not k.startswith("_")}
-    return CliRunner().invoke(build_cli(), list(args), env=real)
+        _forget(real_redis, prefix)
 
 
 def _stream_key(env: dict[str, Any]) -> str:

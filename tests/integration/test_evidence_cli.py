@@ -40,13 +40,22 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     try:
         yield _populate(real_redis, prefix, tmp_path_factory.mktemp("evidence"))
     finally:
-        for pattern in (f"{prefix}:*", f"{prefix}-dq:*"):
-            keys = list(real_redis.scan_iter(match=pattern, count=1000))
-            for start in range(0, len(keys), 500):
-                real_redis.delete(*keys[start : start + 500])
+        _forget(real_redis, prefix)
 
 
-def _populate(real_redis: redis.Redis, prefix: str, tmp_path: Path) -> dict[str, Any]:
+def _forget(real_redis: redis.Redis, prefix: str) -> None:
+    """Remove every key a populated run left under ``prefix``."""
+    for pattern in (f"{prefix}:*", f"{prefix}-dq:*"):
+        keys = list(real_redis.scan_iter(match=pattern, count=1000))
+        for start in range(0, len(keys), 500):
+            real_redis.delete(*keys[start : start + 500])
+
+
+def _populate(
+    real_redis: redis.Redis, prefix: str, tmp_path: Path, extra: list[str] | None = None
+) -> dict[str, Any]:
+    """The demo, the planted markers and ``extra`` lines processed into the real Redis
+    under ``prefix``; the CLI's environment, with the needles, the app and the report."""
     key = tmp_path / "audit.pem"
     generate_key_file(key)
     settings = Settings(
@@ -56,10 +65,10 @@ def _populate(real_redis: redis.Redis, prefix: str, tmp_path: Path) -> dict[str,
         audit_key_path=str(key),
     )
     lines = (EXAMPLES / "demo.jsonl").read_text().splitlines()
-    lines += jsonl(marker_events()).splitlines()
+    lines += jsonl(marker_events()).splitlines() + (extra or [])
     app = build_app(settings, embedded=True, client=real_redis, clock=VirtualClock())
     with Processor(app) as processor:
-        processor.run(lines)
+        report = processor.run(lines)
     return {
         "ESAFETY_REDIS_URL": REDIS_URL,
         "ESAFETY_KEY_PREFIX": prefix,
@@ -67,6 +76,9 @@ def _populate(real_redis: redis.Redis, prefix: str, tmp_path: Path) -> dict[str,
         "ESAFETY_AUDIT_KEY_PATH": str(key),
         "ESAFETY_NOTIFIER": "memory",
         "_needles": needles(lines),
+        "_redis": real_redis,
+        "_app": app,
+        "_report": report,
     }
 
 

@@ -226,14 +226,6 @@ def test_the_quarantine_scan_sees_bytes_kept_inline(tmp_path: Path) -> None:
     assert "07700 900444" in found
 
 
-@pytest.fixture
-def debug_stream() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("json", "DEBUG", stream=stream)
-    yield stream
-    configure_logging("console", "WARNING")
-
-
 def test_the_markers_cover_every_content_field(tmp_path: Path) -> None:
     wanted = needles(jsonl(marker_events()).splitlines())
     assert {"marker.guardian@example.org", "+44 7700 900555", "07700 900222"} <= wanted
@@ -242,15 +234,15 @@ def test_the_markers_cover_every_content_field(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", [p.name for p in FILES] + ["markers.jsonl"])
 def test_rendered_logs_and_outputs_hold_no_content(
-    name: str, tmp_path: Path, debug_stream: io.StringIO
+    name: str, tmp_path: Path, rendered: io.StringIO
 ) -> None:
     path = next(p for p in inputs(tmp_path) if p.name == name)
     wanted = needles(path.read_text().splitlines())
     app, report = run(path)
     assert report["cases"], "the file must open cases"
-    rendered = debug_stream.getvalue()
-    assert "audit.step" in rendered and "evidence_viewed" in rendered  # logging ran at debug
-    assert hits(rendered, wanted) == []
+    lines = rendered.getvalue()
+    assert "audit.step" in lines and "evidence_viewed" in lines  # logging ran at debug
+    assert hits(lines, wanted) == []
     assert hits(outputs(app, report), wanted) == []
     assert read_store(app.store), "the audit must have chains"
 
