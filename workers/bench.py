@@ -50,6 +50,7 @@ from .settings import Settings
 
 __all__ = [
     "HOLD",
+    "TARGETS",
     "BenchConfig",
     "LatencyRecorder",
     "Progress",
@@ -62,6 +63,8 @@ __all__ = [
 ]
 
 HOLD = 2000
+#: what a bench worker runs: the engine, a no-op actor, or the engine's store work alone
+TARGETS = ("engine", "noop", "floor")
 DEFERRED = ("esafety.case.reviewed", "esafety.appeal.lodged")
 Progress = Callable[[str, int, int], None]
 
@@ -179,7 +182,7 @@ def _noop_worker(settings: Settings, threads: int, key: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m esafety.workers.bench TARGET --threads N --key K`` (bench's own workers)."""
     parser = argparse.ArgumentParser(prog="esafety-bench-worker")
-    parser.add_argument("target", choices=("engine", "noop"))
+    parser.add_argument("target", choices=TARGETS)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--key", required=True)
     args = parser.parse_args(argv)
@@ -194,7 +197,20 @@ def main(argv: list[str] | None = None) -> int:
     recorder = LatencyRecorder(
         redis.Redis.from_url(settings.redis_url.get_secret_value()), args.key
     )
-    return run(settings, args.threads, None, extra_middleware=[recorder])
+    prepare = _install_floor if args.target == "floor" else None
+    return run(settings, args.threads, None, extra_middleware=[recorder], prepare=prepare)
+
+
+def _install_floor(app: Any) -> None:
+    """The floor's template: the mix's first post, under ids of this process's own."""
+    from .bench_floor import install_floor
+
+    post = next(line for line in bench_events(200) if '"esafety.post.submitted"' in line)
+    fields = json.loads(post)
+    unique = uuid.uuid4().hex[:8]
+    for old in (fields["id"], fields["data"]["post_id"], fields["data"]["member_id"]):
+        post = post.replace(old, f"{old}-{unique}")
+    install_floor(app, post)
 
 
 # -- one run: a target on P processes ---------------------------------------------------------
@@ -206,6 +222,8 @@ class BenchConfig:
     paced_seconds: float = 10.0
     seed: int = 7
     env: dict[str, str] = field(default_factory=dict)
+    #: also measure the store floor (``bench_floor.py``): the engine's Redis work alone
+    floor: bool = False
 
 
 @dataclass
@@ -452,24 +470,31 @@ def run_bench(
     lines = bench_events(config.events, config.seed)
     runs: list[RunResult] = []
     for procs in config.processes:
-        for target in ("noop", "engine"):
+        for target in ("noop", "floor", "engine") if config.floor else ("noop", "engine"):
             runs.append(_measure(settings, config, target, procs, lines, report))
     return _summary(config, runs)
 
 
 def _summary(config: BenchConfig, runs: list[RunResult]) -> dict[str, Any]:
     rows = [asdict(r) for r in runs]
-    ratios = {}
+    ratios: dict[str, float] = {}
+    floors: dict[str, float] = {}
     for procs in config.processes:
         pair = {r.target: r for r in runs if r.processes == procs}
-        ratios[str(procs)] = round(pair["engine"].drain_per_s / max(pair["noop"].drain_per_s, 1), 2)
-    return {
+        noop = max(pair["noop"].drain_per_s, 1)
+        ratios[str(procs)] = round(pair["engine"].drain_per_s / noop, 2)
+        if "floor" in pair:
+            floors[str(procs)] = round(pair["floor"].drain_per_s / noop, 2)
+    summary: dict[str, Any] = {
         "events": config.events,
         "threads": config.threads,
         "runs": rows,
         "ratio_engine_to_noop": ratios,
         "method": "drain of a published backlog; latency at half the measured maximum",
     }
+    if floors:
+        summary["ratio_floor_to_noop"] = floors
+    return summary
 
 
 def iter_rows(summary: dict[str, Any]) -> Iterator[list[str]]:

@@ -80,9 +80,14 @@ def run(
     threads: int,
     queues: set[str] | None,
     extra_middleware: Iterable[dramatiq.Middleware] = (),
+    prepare: Callable[[App], None] | None = None,
 ) -> int:
-    """Serve until SIGTERM or SIGINT; finish (or hand back) the messages in flight."""
+    """Serve until SIGTERM or SIGINT; finish (or hand back) the messages in flight.
+
+    ``prepare`` changes the app before the worker starts (``bench``'s store floor)."""
     app = build_app(settings)
+    if prepare is not None:
+        prepare(app)
     if isinstance(app.clock, ScaledClock):  # tests only: never in production (README)
         log.warning("clock.scaled", speed=app.clock.speed, epoch=app.clock.epoch.isoformat())
     on_relayed = None

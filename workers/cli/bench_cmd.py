@@ -56,6 +56,10 @@ def _table(summary: dict[str, object], console: Console) -> None:
     assert isinstance(ratios, dict)
     for procs, ratio in ratios.items():
         console.print(f"engine / no-op throughput, {procs} process(es): {ratio}")
+    floors = summary.get("ratio_floor_to_noop", {})
+    assert isinstance(floors, dict)
+    for procs, ratio in floors.items():
+        console.print(f"store floor / no-op throughput, {procs} process(es): {ratio}")
     console.print(f"({summary['method']})")
 
 
@@ -67,6 +71,13 @@ def pipeline_bench(
     threads: Annotated[int, typer.Option(min=1, help="Threads per worker process.")] = 8,
     paced_seconds: Annotated[float, typer.Option(help="Length of the latency run.")] = 10.0,
     seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+    floor: Annotated[
+        bool,
+        typer.Option(
+            "--floor",
+            help="Also run the store floor: the engine's Redis work for a post, no decision.",
+        ),
+    ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
     progress: Annotated[bool | None, typer.Option(help="Progress bar (default: tty).")] = None,
 ) -> None:
@@ -80,7 +91,7 @@ def pipeline_bench(
         counts = tuple(int(p) for p in processes.split(",") if p)
     except ValueError:
         fail(f"--processes {processes!r}: use a list such as 1,2", 2)
-    config = pipeline.BenchConfig(events, counts, threads, paced_seconds, seed)
+    config = pipeline.BenchConfig(events, counts, threads, paced_seconds, seed, floor=floor)
     show = sys.stderr.isatty() if progress is None else progress
     with _bar(show) as update:
         summary = pipeline.run_bench(current, config, update)
