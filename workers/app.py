@@ -14,7 +14,9 @@ import dramatiq
 import redis
 from dramatiq.middleware import CurrentMessage
 
-from ..events.envelope import Event
+from ..events.envelope import Event, parse_event
+from ..events.errors import InvalidEvent
+from ..events.publish import publish as publish_event
 from ..events.signing import SIGNATURE_ATTRIBUTE, SignatureCheck, sign_envelope
 from ..workflows.model import Timer
 from ..workflows.policy import Policy, default_policy, load_policy
@@ -75,6 +77,28 @@ class App:
 
     def queue_names(self) -> list[str]:
         return [self.queue_map()[stage] for stage in QUEUES]
+
+    def publish(self, raw: bytes | str, *, line: int | None = None) -> Event:
+        """A producer's publish: validate and enqueue ``raw``; bad input is quarantined
+        with its raw bytes (stage ``publish``), then :class:`InvalidEvent` is raised.
+
+        ``events.publish`` only validates and hands bytes to a sender (no store there);
+        a producer holding an app calls this, so nothing it was given is lost: the error
+        names the problem, and the bytes wait in the quarantine for ``quarantine replay``.
+        """
+        try:
+            event = parse_event(raw, self.settings.limits())
+        except InvalidEvent as exc:
+            self.store.quarantine(
+                raw=raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass"),
+                error=str(exc),
+                stage="publish",
+                at=self.clock.now(),
+                line=line,
+                event_id=exc.event_id,
+            )
+            raise
+        return publish_event(event, sender=DramatiqSender(self, line))
 
 
 class ActorDispatch:

@@ -358,15 +358,10 @@ def _sender(run: _Run) -> tuple[Callable[[str], None], Callable[[], None]]:
 
         actor = dramatiq.actor(noop, broker=broker, actor_name="noop", queue_name="events")
         return (lambda line: actor.send(line, None)), broker.close
-    from ..events.publish import publish
-    from .app import DramatiqSender
-
     app = run.app()
-    sender = DramatiqSender(app)
-    limits = app.settings.limits()
 
     def send(line: str) -> None:
-        publish(line, sender=sender, limits=limits)
+        app.publish(line)
 
     return send, app.broker.close
 

@@ -7,6 +7,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +16,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from ...events.envelope import Event, parse_event
 from ...events.errors import InvalidEvent
 from ...events.models import ReviewDecision
 from ...events.publish import publish as publish_event
@@ -49,40 +49,16 @@ def publish_lines(
 ) -> dict[str, int]:
     """Validate and send each line; a bad line is quarantined with its line number."""
     counts = {"sent": 0, "quarantined": 0}
-    sender = DramatiqSender(app)
     for number, raw in enumerate(lines, start=1):
         if progress and number % 100 == 0:
             progress(number)
         if not raw.strip():
             continue
         try:
-            event = parse_event(raw, app.settings.limits())
-        except InvalidEvent as exc:
-            error, event_id = str(exc), exc.event_id
-
-            def keep(
-                raw: str = raw,
-                number: int = number,
-                error: str = error,
-                event_id: str | None = event_id,
-            ) -> bool:
-                return app.store.quarantine(
-                    raw=raw.encode("utf-8", "surrogatepass"),
-                    error=error,
-                    stage="publish",
-                    at=app.clock.now(),
-                    line=number,
-                    event_id=event_id,
-                )
-
-            _with_retry(keep)
-            counts["quarantined"] += 1
+            _with_retry(partial(app.publish, raw, line=number))
+        except InvalidEvent:
+            counts["quarantined"] += 1  # kept by ``app.publish`` with its line number
             continue
-
-        def send(event: Event = event) -> Event:
-            return publish_event(event, sender=sender)
-
-        _with_retry(send)
         counts["sent"] += 1
     return counts
 
