@@ -89,16 +89,21 @@ class App:
         try:
             event = parse_event(raw, self.settings.limits())
         except InvalidEvent as exc:
-            self.store.quarantine(
-                raw=raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass"),
-                error=str(exc),
-                stage="publish",
-                at=self.clock.now(),
-                line=line,
-                event_id=exc.event_id,
-            )
+            self.reject(raw, exc, line)
             raise
         return publish_event(event, sender=DramatiqSender(self, line))
+
+    def reject(self, raw: bytes | str, error: InvalidEvent, line: int | None = None) -> bool:
+        """Keep input refused before it was queued: its raw bytes and the error, stage
+        ``publish``, at the app's clock; False if it was already kept."""
+        return self.store.quarantine(
+            raw=raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass"),
+            error=str(error),
+            stage="publish",
+            at=self.clock.now(),
+            line=line,
+            event_id=error.event_id,
+        )
 
 
 class ActorDispatch:

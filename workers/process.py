@@ -281,14 +281,7 @@ class Processor:
         try:
             event = parse_event(raw, self.limits)
         except InvalidEvent as exc:
-            self.app.store.quarantine(
-                raw=raw.encode("utf-8", "surrogatepass"),
-                error=str(exc),
-                stage="publish",
-                at=self.clock.now(),
-                line=number,
-                event_id=exc.event_id,
-            )
+            self.app.reject(raw, exc, number)
             return
         self.fire_due(event.time)
         self.clock.advance_to(event.time)
