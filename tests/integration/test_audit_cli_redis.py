@@ -11,16 +11,14 @@ the commands ``test_evidence_cli.py`` leaves out: status, quarantine (list and s
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 
-from tests.conftest import check_redis
 from tests.helpers import envelope, jsonl
-from tests.integration.test_evidence_cli import _forget, _populate, cli
+from tests.integration.test_evidence_cli import cli, populated
 from tests.unit.test_audit_verify import CASES, CHAIN, Tamper
 from tests.unit.test_privacy import hits
 
@@ -39,17 +37,10 @@ REFUSED = [
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    real_redis = check_redis()
-    prefix = f"esafety-test-{uuid.uuid4().hex[:10]}"
-    try:
-        populated = _populate(
-            real_redis, prefix, tmp_path_factory.mktemp("audit-cli"), jsonl(REFUSED).splitlines()
-        )
-        events = populated["_report"]["events"]
+    with populated(tmp_path_factory.mktemp("audit-cli"), jsonl(REFUSED).splitlines()) as store:
+        events = store["_report"]["events"]
         assert events["quarantined"] >= 2, events
-        yield populated
-    finally:
-        _forget(real_redis, prefix)
+        yield store
 
 
 def _stream_key(env: dict[str, Any]) -> str:

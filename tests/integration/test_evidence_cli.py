@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +33,22 @@ from tests.unit.test_privacy import hits, marker_events, needles
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """One run for the module (the tests only read, or write what the others ignore)."""
+@contextmanager
+def populated(tmp_path: Path, extra: list[str] | None = None) -> Iterator[dict[str, Any]]:
+    """``_populate`` under a fresh prefix on the real Redis, removed afterwards."""
     real_redis = check_redis()
     prefix = f"esafety-test-{uuid.uuid4().hex[:10]}"
     try:
-        yield _populate(real_redis, prefix, tmp_path_factory.mktemp("evidence"))
+        yield _populate(real_redis, prefix, tmp_path, extra)
     finally:
         _forget(real_redis, prefix)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One run for the module (the tests only read, or write what the others ignore)."""
+    with populated(tmp_path_factory.mktemp("evidence")) as store_env:
+        yield store_env
 
 
 def _forget(real_redis: redis.Redis, prefix: str) -> None:

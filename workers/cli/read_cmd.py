@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -10,9 +11,11 @@ from rich.table import Table
 
 from ...workflows.ids import State
 from ...workflows.reviews import allowed_decisions
+from ...workflows.steps import iso
 from ..report import case_row, member_row
 from ..store import RedisStore
 from ..timeline import linked_cases, member_rows, timeline_rows
+from ..waiting import deadline_of, waiting_rows
 from .common import fail, open_app, print_json
 
 __all__ = [
@@ -74,12 +77,15 @@ def case(case_id: str, json_out: JsonOpt = False) -> None:
     found = app.store.case(case_id)
     if found is None:
         fail(f"case {case_id!r} not found; list cases with `esafety cases`", 1)
+    deadline = deadline_of(app.store, found)
     row = {
         **case_row(found),
         "allowed_decisions": allowed_decisions(found),
         "opened_at": found.opened_at,
         "escalation_level": found.escalation_level,
         "acknowledged": found.acknowledged,
+        "deadline": iso(deadline.due) if deadline else None,
+        "deadline_kind": deadline.kind.value if deadline else None,
     }
     if json_out:
         print_json(row)
@@ -108,13 +114,23 @@ def member(member_id: str, json_out: JsonOpt = False) -> None:
 
 def cases(
     state: Annotated[str | None, typer.Option(help="Only cases in this state.")] = None,
+    waiting: Annotated[
+        bool,
+        typer.Option(
+            "--waiting",
+            help="Only open cases a lead may decide now, overdue first, then by deadline.",
+        ),
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Every case, or those in one state."""
+    """Every case, or those in one state, or those waiting on a person (``--waiting``)."""
     states = [s.value for s in State]
     if state is not None and state not in states:
         fail(f"--state {state!r} is not a case state (one of: {', '.join(states)})", 2)
     app = open_app(quiet=True)
+    if waiting:
+        _waiting(app.store, app.clock.now(), state, json_out)
+        return
     rows = [case_row(c) for c in app.store.cases() if state is None or c.state.value == state]
     if json_out:
         print_json({"cases": rows})
@@ -132,6 +148,43 @@ def cases(
             row["member_id"] or "",
         )
     Console().print(table)
+
+
+def _waiting(store: RedisStore, now: datetime, state: str | None, json_out: bool) -> None:
+    rows = [r for r in waiting_rows(store, now) if state is None or r["state"] == state]
+    if json_out:
+        print_json({"at": iso(now), "cases": rows})
+        return
+    late = sum(1 for r in rows if r["overdue"])
+    title = f"Waiting on a decision at {iso(now)}: {len(rows)}, {late} overdue"
+    table = Table(title=title, caption="decisions allowed: esafety case ID")
+    table.add_column("case", no_wrap=True)
+    table.add_column("deadline", no_wrap=True)
+    for column in ("late", "for", "state", "level", "seen"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["case_id"],
+            row["deadline"] or "",
+            _late(row["overdue_s"]) if row["overdue"] else "",
+            _DUE_FOR.get(row["deadline_kind"] or "", row["deadline_kind"] or ""),
+            row["state"],
+            str(row["escalation_level"]),
+            "yes" if row["acknowledged"] else "no",
+        )
+    Console().print(table)
+
+
+#: what a deadline asks of the lead, in the table (its timer kind in ``--json``)
+_DUE_FOR = {"alert_deadline": "acknowledge", "complaint_response": "reply"}
+
+
+def _late(seconds: int) -> str:
+    """How late, in the largest whole unit (a lead reads "3 h", not 10,800 s)."""
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
 
 
 def register(app: typer.Typer) -> None:
