@@ -3,7 +3,10 @@
 A safeguarding lead's first question is not "every case" but "what needs me, and what
 is late". A case waits on a person when a decision can be recorded on it now
 (``allowed_decisions``); its deadline is its pending timer (an alert to acknowledge, a
-complaint to answer), read from the timer index. Overdue cases come first, then the
+complaint to answer), read from the timer index. A deadline that passes unanswered
+repeats the alert up the chain with a new deadline (``alerts.repeat_alert``), so a
+live case is rarely overdue for long; its escalation level counts the deadlines it
+missed. So: overdue cases first, then those that missed more deadlines, then the
 nearest deadline, then the oldest case. Ids, refs and times only: no content.
 """
 
@@ -48,13 +51,20 @@ def deadline_of(store: RedisStore, case: Case) -> Timer | None:
 
 
 def waiting_rows(store: RedisStore, now: datetime) -> list[dict[str, Any]]:
-    """Open cases on which a decision can be recorded now, overdue first, then by
-    deadline (none last), then by when they opened."""
+    """Open cases on which a decision can be recorded now: overdue first, then by
+    deadlines missed (most first), deadline (none last), and when they opened."""
     timers = {timer.timer_id: timer for timer in store.timers()}
     rows = [
         _row(case, timers.get(case.pending_timer or ""), now)
         for case in store.cases()
         if allowed_decisions(case)
     ]
-    rows.sort(key=lambda r: (not r["overdue"], r["deadline"] or _NEVER, r["opened_at"]))
+    rows.sort(
+        key=lambda r: (
+            not r["overdue"],
+            -r["escalation_level"],
+            r["deadline"] or _NEVER,
+            r["opened_at"],
+        )
+    )
     return rows

@@ -46,6 +46,15 @@ def test_before_any_deadline_nothing_is_overdue_and_order_is_by_deadline() -> No
     assert not any(r["overdue"] for r in rows)
 
 
+def test_a_case_that_missed_a_deadline_comes_before_nearer_deadlines() -> None:
+    _, app = run(_events(), until="2026-11-25T12:00:00Z")  # a1's alert repeated at 25T11:00
+    rows = waiting_rows(app.store, datetime(2026, 11, 25, 12, 0, tzinfo=UTC))
+    assert [r["case_id"] for r in rows] == ["allegation:a1", "complaint:k1", "complaint:k2"]
+    first = rows[0]
+    assert first["escalation_level"] == 1 and first["deadline"] == "2026-11-26T11:00:00Z"
+    assert not any(r["overdue"] for r in rows)  # the repeat started a new deadline
+
+
 def test_a_decision_recorded_takes_the_case_off_the_list() -> None:
     events = [*_events(), review("complaint:k1", "close", "dsl", "24T12:30:00")]
     _, app = run(events, until="2026-11-24T13:00:00Z")

@@ -118,7 +118,8 @@ def cases(
         bool,
         typer.Option(
             "--waiting",
-            help="Only open cases a lead may decide now, overdue first, then by deadline.",
+            help="Only open cases a lead may decide now: overdue first, then by deadlines "
+            "missed, then by deadline.",
         ),
     ] = False,
     json_out: JsonOpt = False,
@@ -160,7 +161,7 @@ def _waiting(store: RedisStore, now: datetime, state: str | None, json_out: bool
     table = Table(title=title, caption="decisions allowed: esafety case ID")
     table.add_column("case", no_wrap=True)
     table.add_column("deadline", no_wrap=True)
-    for column in ("late", "for", "state", "level", "seen"):
+    for column in ("late", "for", "missed", "seen", "state"):
         table.add_column(column)
     for row in rows:
         table.add_row(
@@ -168,9 +169,9 @@ def _waiting(store: RedisStore, now: datetime, state: str | None, json_out: bool
             row["deadline"] or "",
             _late(row["overdue_s"]) if row["overdue"] else "",
             _DUE_FOR.get(row["deadline_kind"] or "", row["deadline_kind"] or ""),
-            row["state"],
             str(row["escalation_level"]),
             "yes" if row["acknowledged"] else "no",
+            row["state"],
         )
     Console().print(table)
 
