@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from ..workflows.alerts import MISSED_TRIGGER
 from ..workflows.ids import State
 from ..workflows.model import Case, Decision, Effect
 from .notifier import Notifier
@@ -94,6 +95,13 @@ class EngineMetrics(dramatiq.Middleware):  # type: ignore[misc]
             registry=reg,
         )
         self.audit = Counter("esafety_audit_entries", "Audit entries written.", registry=reg)
+        self.missed = Counter(
+            "esafety_deadlines_missed",
+            "Deadlines that passed unanswered (an alert not acknowledged, a complaint not "
+            "answered); each repeats the alert up the chain. By case kind.",
+            ["kind"],
+            registry=reg,
+        )
         self.delivered = Counter(
             "esafety_effects_delivered", "Effects delivered, by kind.", ["kind"], registry=reg
         )
@@ -134,6 +142,9 @@ class EngineMetrics(dramatiq.Middleware):  # type: ignore[misc]
             for rule in rules or ["none"]:
                 self.decisions.labels(rule).inc()
             self.audit.inc(len(decision.audit))
+            missed = sum(1 for entry in decision.audit if entry.trigger == MISSED_TRIGGER)
+            if missed and case is not None:
+                self.missed.labels(case.kind.value).inc(missed)
 
     # -- dramatiq middleware ----------------------------------------------------
     def after_process_message(

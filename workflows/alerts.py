@@ -14,7 +14,16 @@ from .ids import CaseKind, Clause, EffectKind, State, TimerKind
 from .model import Case, Timer
 from .steps import Builder, iso
 
-__all__ = ["alert_interval", "chain_ref", "escalate_with_deadline", "repeat_alert"]
+__all__ = [
+    "MISSED_TRIGGER",
+    "alert_interval",
+    "chain_ref",
+    "escalate_with_deadline",
+    "repeat_alert",
+]
+
+#: the step a missed deadline writes (metrics count it: ``esafety_deadlines_missed``)
+MISSED_TRIGGER = "remind"
 
 
 def alert_interval(case: Case, b: Builder) -> timedelta:
@@ -94,7 +103,7 @@ def repeat_alert(b: Builder, timer: Timer) -> None:
     )
     follow = b.timer(timer.kind, tag=case.tag, target=case.case_id, due=due, level=level)
     b.move(
-        "remind",
+        MISSED_TRIGGER,
         clauses=(clause.value,),
         effects=[alert],
         detail={"level": level, "deadline_missed": iso(timer.due), "due": iso(due)},

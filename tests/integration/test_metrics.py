@@ -13,7 +13,7 @@ import signal
 import subprocess
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
@@ -74,6 +74,15 @@ def test_scraped_counts_are_the_counts_published(
             time=now,
         )
     )
+    late = (datetime.now(UTC) - timedelta(hours=2, minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    events.append(  # reported 2.5 h ago, 1 h to acknowledge: two deadlines already missed
+        envelope(
+            "esafety.allegation.reported",
+            {"allegation_id": "a2", "reporter_ref": "s1", "category": "grooming"}
+            | {"subject_role": "volunteer"},
+            time=late,
+        )
+    )
     for event in events:
         publish(event, sender=sender)
     publish(events[0], sender=sender)  # published twice: a duplicate
@@ -81,6 +90,7 @@ def test_scraped_counts_are_the_counts_published(
     wait_for(lambda: app.store.stats()["accepted"] == len(events), timeout=90)
     wait_for(lambda: drained(collect_status(app)), timeout=60)
     wait_for(lambda: total(scrape(port), "esafety_events_total") == len(events) + 2, timeout=30)
+    wait_for(lambda: total(scrape(port), "esafety_deadlines_missed_total") == 2, timeout=30)
 
     samples = scrape(port)
     stats = app.store.stats()
@@ -89,7 +99,10 @@ def test_scraped_counts_are_the_counts_published(
     assert total(samples, "esafety_events_total", result="quarantined") == 1
     cases = app.store.cases()
     assert total(samples, "esafety_cases_opened_total") == len(cases)
-    assert total(samples, "esafety_cases_opened_total", kind="allegation") == 1
+    assert total(samples, "esafety_cases_opened_total", kind="allegation") == 2
+    reminders = [e for e in app.store.audit("allegation:a2") if e.trigger == "remind"]
+    assert len(reminders) == 2
+    assert total(samples, "esafety_deadlines_missed_total", kind="allegation") == 2
     closed = [c for c in cases if c.state.value == "closed"]
     assert total(samples, "esafety_cases_closed_total") == len(closed)
     assert total(samples, "esafety_cases_closed_total", kind="post", outcome="no_action") == 30

@@ -270,3 +270,30 @@ def test_systemd_unit_runs_each_group_with_a_real_command() -> None:
     wanted = set(target["Unit"]["Wants"].split())
     groups = {p.stem.removeprefix("worker-") for p in (DEPLOY / "systemd").glob("worker-*.env")}
     assert wanted == {f"esafety-worker@{g}.service" for g in groups}
+
+
+# -- Prometheus alerting rules ---------------------------------------------------------------
+def test_alert_rules_are_loaded_and_use_metrics_the_engine_exports() -> None:
+    from esafety.workers.metrics import EngineMetrics
+
+    prometheus = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    assert prometheus["rule_files"] == ["/etc/prometheus/prometheus-alerts.yml"]
+    prometheus_service = _compose()["services"]["prometheus"]
+    mount = "./prometheus-alerts.yml:/etc/prometheus/prometheus-alerts.yml:ro"
+    assert mount in prometheus_service["volumes"]
+    exported = {
+        f"{family.name}_total" if family.type == "counter" else family.name
+        for family in EngineMetrics().registry.collect()
+    }
+    rules = [
+        rule
+        for group in yaml.safe_load((DEPLOY / "prometheus-alerts.yml").read_text())["groups"]
+        for rule in group["rules"]
+    ]
+    named = {rule["alert"] for rule in rules}
+    assert {"EsafetyDeadlineMissed", "EsafetyNoticesFailing", "EsafetyWorkersDown"} <= named
+    for rule in rules:
+        used = set(re.findall(r"\besafety_[a-z_]+", rule["expr"]))
+        assert used <= exported, (rule["alert"], used - exported)
+        assert rule["labels"]["severity"] in ("page", "ticket")
+        assert rule["annotations"]["summary"] and rule["annotations"]["description"]

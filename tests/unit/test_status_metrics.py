@@ -56,6 +56,9 @@ def test_metrics_match_the_store_after_the_demo() -> None:
     assert _value(reg, "esafety_audit_entries_total") == audit
     assert _family_total(reg, "esafety_effects_delivered") == len(report["effects"])
     assert _value(reg, "esafety_decisions_total", rule="threat") >= 1
+    reminded = sum(1 for _, chain in app.store.iter_audit() for e in chain if e.trigger == "remind")
+    assert reminded >= 1  # the demo's allegation missed its first deadline
+    assert _value(reg, "esafety_deadlines_missed_total", kind="allegation") == reminded
     handled = stats["accepted"] + stats["duplicates"]
     assert _value(reg, "esafety_publish_to_decision_seconds_count") >= handled
 
