@@ -69,8 +69,24 @@ def _specifics(entry: AuditEntry) -> str:
     return parts
 
 
+def _late(entry: AuditEntry) -> str | None:
+    """A decision dated before the close that arrived after it (reviews.py), in words."""
+    d = entry.detail
+    decision, closed = d.get("decision"), d.get("decided_before_close")
+    if entry.trigger != "record" or not decision or not closed:
+        return None
+    acted = "carried out" if entry.effects else "recorded"
+    late = f"decided before the case closed at {closed}, {acted} after it"
+    specifics = _specifics(entry.model_copy(update={"trigger": decision}))
+    inner = "; ".join(p for p in (specifics, late) if p)
+    return f"{_WORDS.get(decision, decision)} ({inner})"
+
+
 def describe(entry: AuditEntry) -> str:
     """What happened, in words, without any content of the case."""
+    late = _late(entry)
+    if late is not None:
+        return late
     words = _WORDS.get(entry.trigger, entry.trigger)
     if entry.trigger == "remind" and entry.case_id.startswith("complaint:"):
         words = "response deadline passed; reminder sent"

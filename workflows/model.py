@@ -117,6 +117,9 @@ class Case(_Model):
     escalation_level: int = 0
     acknowledged: bool = False
     pending_timer: str | None = None
+    #: the closing step's time (its event's ``time``): a lead's decision dated before it
+    #: that arrives after it (workers promise no order) is still carried out (reviews.py)
+    closed_at: str = ""
     version: int = 0
     seq: int = 0
     head: str = ""

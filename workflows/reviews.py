@@ -2,6 +2,14 @@
 
 A decision the state does not allow is refused with the case id, its state and the
 decisions it allows, so the lead knows what they can do instead.
+
+One exception, because workers promise no order between events: a decision dated
+before the case closed that arrives after the close (a referral to the police and then
+the close, published together, taken by two worker threads) is not refused. An action
+(a referral, the guardians' notices) is still carried out, and an acknowledgement or a
+withheld notification is recorded; each as a ``record`` step on the closed case that
+says it was decided before the close. A second outcome (uphold, dismiss, overturn,
+close) is still refused: the case's outcome was decided.
 """
 
 from __future__ import annotations
@@ -14,9 +22,9 @@ from .ladder import sanction_breach
 from .model import Case, member_tag
 from .posts import close, sanction_post
 from .registers import Registers
-from .steps import Builder
+from .steps import Builder, iso
 
-__all__ = ["allowed_decisions", "apply_review", "sanction_closed_post"]
+__all__ = ["LATE_DECISIONS", "allowed_decisions", "apply_review", "sanction_closed_post"]
 
 D = ReviewDecision
 _BY_KIND: dict[CaseKind, tuple[ReviewDecision, ...]] = {
@@ -65,7 +73,29 @@ def _closing_clauses(case: Case) -> tuple[str, ...]:
     return ()
 
 
-def _guardian_notices(b: Builder, case: Case, registers: Registers) -> None:
+#: decisions still carried out (or recorded) when they arrive after a close they predate
+LATE_DECISIONS = frozenset(
+    {D.ACKNOWLEDGE, D.REFER_EXTERNAL, D.NOTIFY_PARENTS, D.WITHHOLD_PARENT_NOTIFICATION}
+)
+
+
+def _decided_before_close(b: Builder, case: Case, decision: ReviewDecision) -> bool:
+    """A late decision of :data:`LATE_DECISIONS`, dated before the case's closing step
+    (or in its second: times are kept to the second, and carrying out a referral the
+    lead asked for is the safe side of the tie)."""
+    return (
+        case.state is State.CLOSED
+        and bool(case.closed_at)
+        and b.event_time is not None
+        and iso(b.event_time) <= case.closed_at
+        and decision in LATE_DECISIONS
+        and decision in _BY_KIND[case.kind]
+    )
+
+
+def _guardian_notices(
+    b: Builder, case: Case, registers: Registers, trigger: str = "notify_parents", **late: str
+) -> None:
     """E2: the children's guardians, never a guardian who is the allegation's subject."""
     notices = [
         b.effect(
@@ -85,15 +115,16 @@ def _guardian_notices(b: Builder, case: Case, registers: Registers) -> None:
     )
     missing = sum(1 for child in case.children if not registers.guardians_of(child))
     b.move(
-        "notify_parents",
+        trigger,
         clauses=(Clause.E2.value,),
         effects=notices,
         detail={
+            **late,
             "withheld_from_subject": withheld,
             "children_without_guardian_record": missing,
             "registers": registers.versions(),
         },
-        update=_seen(case),
+        update={} if late else _seen(case),
     )
 
 
@@ -168,13 +199,58 @@ def _overturn(b: Builder, case: Case) -> None:
     )
 
 
+def _refer(
+    b: Builder,
+    case: Case,
+    trigger: str,
+    detail: dict[str, str],
+    update: dict[str, object] | None = None,
+) -> None:
+    """E1: a referral to the body the policy names for the case's category."""
+    body = b.policy.external_body(case.category)
+    referral = b.effect(
+        EffectKind.EXTERNAL_REFERRAL,
+        body,
+        case_id=case.case_id,
+        clauses=(Clause.E1.value,),
+        detail={"category": case.category or ""},
+    )
+    b.move(
+        trigger,
+        clauses=(Clause.E1.value,),
+        effects=[referral],
+        detail={**detail, "body": body},
+        update=update or {},
+    )
+
+
+def _apply_late(
+    b: Builder, case: Case, decision: ReviewDecision, registers: Registers, note: dict[str, str]
+) -> None:
+    """A decision dated before the close, arriving after it: carried out or recorded as a
+    ``record`` step on the closed case, saying which decision and that it came late."""
+    late = {"decision": decision.value, "decided_before_close": case.closed_at}
+    if decision is D.NOTIFY_PARENTS:
+        _guardian_notices(b, case, registers, "record", **late)
+        return
+    if decision is D.REFER_EXTERNAL:
+        _refer(b, case, "record", {**late, **note})
+        return
+    clause = Clause.E2 if decision is D.WITHHOLD_PARENT_NOTIFICATION else Clause.E1
+    b.move("record", clauses=(clause.value,), detail={**late, **note})
+
+
 def apply_review(b: Builder, case: Case, data: CaseReviewed, registers: Registers) -> None:
     """Check the decision against the case, then record it as one or more steps."""
     decision = data.decision
     allowed = allowed_decisions(case)
-    if decision.value not in allowed:
-        raise DecisionRefused(case.case_id, case.state.value, decision.value, allowed)
     note = {"note_sha256": text_hash(data.note)} if data.note else {}
+    if decision.value not in allowed:
+        if not _decided_before_close(b, case, decision):
+            raise DecisionRefused(case.case_id, case.state.value, decision.value, allowed)
+        b.case = case
+        _apply_late(b, case, decision, registers, note)
+        return
     b.case = case
     if decision is D.ACKNOWLEDGE:
         b.move(
@@ -188,21 +264,7 @@ def apply_review(b: Builder, case: Case, data: CaseReviewed, registers: Register
     elif decision is D.DISMISS:
         _dismiss(b, case)
     elif decision is D.REFER_EXTERNAL:
-        body = b.policy.external_body(case.category)
-        referral = b.effect(
-            EffectKind.EXTERNAL_REFERRAL,
-            body,
-            case_id=case.case_id,
-            clauses=(Clause.E1.value,),
-            detail={"category": case.category or ""},
-        )
-        b.move(
-            "refer_external",
-            clauses=(Clause.E1.value,),
-            effects=[referral],
-            detail={**note, "body": body},
-            update=_seen(case),
-        )
+        _refer(b, case, "refer_external", note, _seen(case))
     elif decision is D.NOTIFY_PARENTS:
         _guardian_notices(b, case, registers)
     elif decision is D.WITHHOLD_PARENT_NOTIFICATION:

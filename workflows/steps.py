@@ -211,8 +211,15 @@ class Builder:
             detail=detail,
         )
         chain = self._chains[case.case_id]
+        closing = new_state is State.CLOSED and case.state is not State.CLOSED
         self.case = case.model_copy(
-            update={"state": new_state, "seq": chain.seq, "head": chain.head, **(update or {})}
+            update={
+                "state": new_state,
+                "seq": chain.seq,
+                "head": chain.head,
+                **({"closed_at": iso(self.start)} if closing else {}),
+                **(update or {}),
+            }
         )
 
     def member_step(

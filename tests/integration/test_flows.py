@@ -409,3 +409,32 @@ def test_an_appeal_overturns_a_warning(deploy: Any) -> None:
     history = d.timeline("member:m5")
     overturn = next(r for r in history if r["trigger"] == "overturn")
     assert overturn["actor"] == "system:commands" and "post:p1 no longer counts" in overturn["what"]
+
+
+def test_a_referral_decided_before_the_close_but_arriving_after_it_is_sent(
+    deploy: Any,
+) -> None:
+    d = deploy(1.0)
+    d.publish(
+        "esafety.guardian.registered",
+        {"child_id": "c-late", "guardians": [{"guardian_ref": "g-late", "contact": "g@x.org"}]},
+    )
+    d.publish(
+        "esafety.allegation.reported",
+        {"allegation_id": "late", "reporter_ref": "staff-1", "category": "grooming"}
+        | {"subject_role": "volunteer", "children": ["c-late"]},
+    )
+    d.wait("the allegation", lambda: d.state("allegation:late") == "escalation")
+    decided = d.stamp()  # the lead decides the referral and the notices now...
+    time.sleep(1.1)
+    d.review("allegation:late", "close", "dsl")  # ...but the close is taken first
+    d.wait("the close", lambda: d.state("allegation:late") == "closed")
+    for decision in ("refer_external", "notify_parents"):
+        data = {"case_id": "allegation:late", "reviewer_ref": "dsl", "decision": decision}
+        late = envelope("esafety.case.reviewed", data, source="staff/forms", time=decided)
+        assert publish_lines(d.app, [json.dumps(late)]) == {"sent": 1, "quarantined": 0}
+    d.wait("the referral", lambda: ("external_referral", "police") in d.sent("allegation:late"))
+    d.wait("the notice", lambda: ("guardian_notice", "g-late") in d.sent("allegation:late"))
+    assert d.app.store.quarantine_entries() == []
+    rows = [r for r in d.timeline("allegation:late") if r["trigger"] == "record"]
+    assert len(rows) == 2 and all("decided before the case closed" in r["what"] for r in rows)
