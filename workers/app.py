@@ -6,6 +6,7 @@ time; ``setup_dramatiq`` gives dramatiq's own CLI a ``module:callable``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -95,15 +96,31 @@ class App:
 
     def reject(self, raw: bytes | str, error: InvalidEvent, line: int | None = None) -> bool:
         """Keep input refused before it was queued: its raw bytes and the error, stage
-        ``publish``, at the app's clock; False if it was already kept."""
+        ``publish``, at the app's clock; False if it was already kept.
+
+        A line read from a file with ``surrogateescape`` gets its own bytes back (an
+        invalid byte stays that byte). The same bytes at the same line are kept once: a
+        publish retried after a lost connection does not quarantine its line twice."""
+        data = raw if isinstance(raw, bytes) else _raw_bytes(raw)
+        mark = hashlib.sha256(f"publish\x1f{line}\x1f".encode() + data).hexdigest()
         return self.store.quarantine(
-            raw=raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass"),
+            raw=data,
             error=str(error),
             stage="publish",
             at=self.clock.now(),
             line=line,
             event_id=error.event_id,
+            dedup=mark,
         )
+
+
+def _raw_bytes(text: str) -> bytes:
+    """The bytes a string was read from (``surrogateescape``), or, for a string that
+    holds lone surrogates of its own, its ``surrogatepass`` encoding."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
 
 class ActorDispatch:

@@ -27,7 +27,7 @@ import dramatiq
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ..workflows.alerts import MISSED_TRIGGER
-from ..workflows.ids import State
+from ..workflows.ids import CaseKind, EffectKind, State
 from ..workflows.model import Case, Decision, Effect
 from .notifier import Notifier
 
@@ -116,6 +116,13 @@ class EngineMetrics(dramatiq.Middleware):  # type: ignore[misc]
             "Effects the outbox relay sent again because their message was gone.",
             registry=reg,
         )
+        # every series an alert reads starts at 0: Prometheus takes a series that first
+        # appears at 1 for no increase, and the first missed deadline would not page
+        for kind in CaseKind:
+            self.missed.labels(kind.value)
+        for effect in EffectKind:
+            self.failed.labels(effect.value)
+            self.delivered.labels(effect.value)
         self.latency = Histogram(
             "esafety_publish_to_decision_seconds",
             "From publish (message timestamp) to the event's decision committed.",

@@ -6,8 +6,10 @@ is late". A case waits on a person when a decision can be recorded on it now
 complaint to answer), read from the timer index. A deadline that passes unanswered
 repeats the alert up the chain with a new deadline (``alerts.repeat_alert``), so a
 live case is rarely overdue for long; its escalation level counts the deadlines it
-missed. So: overdue cases first, then those that missed more deadlines, then the
-nearest deadline, then the oldest case. Ids, refs and times only: no content.
+missed. So: overdue cases first; then those with a deadline running, the ones that
+missed more deadlines first, then the nearest; then those without one (a lead has seen
+them, or the kind has none), those not yet seen first; the oldest case breaks ties.
+Ids, refs and times only: no content.
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ def deadline_of(store: RedisStore, case: Case) -> Timer | None:
 
 
 def waiting_rows(store: RedisStore, now: datetime) -> list[dict[str, Any]]:
-    """Open cases on which a decision can be recorded now: overdue first, then by
-    deadlines missed (most first), deadline (none last), and when they opened."""
+    """Open cases on which a decision can be recorded now, the most urgent first (see
+    the module's doc for the order)."""
     timers = {timer.timer_id: timer for timer in store.timers()}
     rows = [
         _row(case, timers.get(case.pending_timer or ""), now)
@@ -62,8 +64,10 @@ def waiting_rows(store: RedisStore, now: datetime) -> list[dict[str, Any]]:
     rows.sort(
         key=lambda r: (
             not r["overdue"],
-            -r["escalation_level"],
+            r["deadline"] is None,
+            -r["escalation_level"] if r["deadline"] else 0,
             r["deadline"] or _NEVER,
+            r["acknowledged"],
             r["opened_at"],
         )
     )

@@ -120,6 +120,10 @@ class Case(_Model):
     #: the closing step's time (its event's ``time``): a lead's decision dated before it
     #: that arrives after it (workers promise no order) is still carried out (reviews.py)
     closed_at: str = ""
+    #: the state the case closed from, and the late decisions carried out since
+    #: (reviews.py: the guardians are told, or not, at most once, as in order)
+    closed_from: str = ""
+    late_decisions: tuple[str, ...] = ()
     version: int = 0
     seq: int = 0
     head: str = ""

@@ -14,6 +14,8 @@ close) is still refused: the case's outcome was decided.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..events.errors import DecisionRefused
 from ..events.models import CaseReviewed, ReviewDecision
 from .audit import text_hash
@@ -79,22 +81,39 @@ LATE_DECISIONS = frozenset(
 )
 
 
+_PARENTS = (D.NOTIFY_PARENTS, D.WITHHOLD_PARENT_NOTIFICATION)
+
+
 def _decided_before_close(b: Builder, case: Case, decision: ReviewDecision) -> bool:
     """A late decision of :data:`LATE_DECISIONS`, dated before the case's closing step
     (or in its second: times are kept to the second, and carrying out a referral the
-    lead asked for is the safe side of the tie)."""
-    return (
+    lead asked for is the safe side of the tie), that the case allowed when it closed.
+
+    Telling the guardians, or deciding not to, is allowed in order only while the case
+    is escalated and not yet decided: late, only if it closed from escalation and no
+    late decision about the guardians came before (one notice, never two)."""
+    if not (
         case.state is State.CLOSED
-        and bool(case.closed_at)
+        and case.closed_at
         and b.event_time is not None
         and iso(b.event_time) <= case.closed_at
         and decision in LATE_DECISIONS
         and decision in _BY_KIND[case.kind]
-    )
+    ):
+        return False
+    if decision in _PARENTS:
+        decided = any(d in case.late_decisions for d in (p.value for p in _PARENTS))
+        return case.closed_from == State.ESCALATION.value and not decided
+    return True
 
 
 def _guardian_notices(
-    b: Builder, case: Case, registers: Registers, trigger: str = "notify_parents", **late: str
+    b: Builder,
+    case: Case,
+    registers: Registers,
+    trigger: str = "notify_parents",
+    update: dict[str, Any] | None = None,
+    **late: str,
 ) -> None:
     """E2: the children's guardians, never a guardian who is the allegation's subject."""
     notices = [
@@ -124,7 +143,7 @@ def _guardian_notices(
             "children_without_guardian_record": missing,
             "registers": registers.versions(),
         },
-        update={} if late else _seen(case),
+        update=update if update is not None else _seen(case),
     )
 
 
@@ -204,7 +223,7 @@ def _refer(
     case: Case,
     trigger: str,
     detail: dict[str, str],
-    update: dict[str, object] | None = None,
+    update: dict[str, Any] | None = None,
 ) -> None:
     """E1: a referral to the body the policy names for the case's category."""
     body = b.policy.external_body(case.category)
@@ -230,14 +249,15 @@ def _apply_late(
     """A decision dated before the close, arriving after it: carried out or recorded as a
     ``record`` step on the closed case, saying which decision and that it came late."""
     late = {"decision": decision.value, "decided_before_close": case.closed_at}
+    kept: dict[str, Any] = {"late_decisions": (*case.late_decisions, decision.value)}
     if decision is D.NOTIFY_PARENTS:
-        _guardian_notices(b, case, registers, "record", **late)
+        _guardian_notices(b, case, registers, "record", update=kept, **late)
         return
     if decision is D.REFER_EXTERNAL:
-        _refer(b, case, "record", {**late, **note})
+        _refer(b, case, "record", {**late, **note}, kept)
         return
     clause = Clause.E2 if decision is D.WITHHOLD_PARENT_NOTIFICATION else Clause.E1
-    b.move("record", clauses=(clause.value,), detail={**late, **note})
+    b.move("record", clauses=(clause.value,), detail={**late, **note}, update=kept)
 
 
 def apply_review(b: Builder, case: Case, data: CaseReviewed, registers: Registers) -> None:

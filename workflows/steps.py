@@ -217,7 +217,11 @@ class Builder:
                 "state": new_state,
                 "seq": chain.seq,
                 "head": chain.head,
-                **({"closed_at": iso(self.start)} if closing else {}),
+                **(
+                    {"closed_at": iso(self.start), "closed_from": case.state.value}
+                    if closing
+                    else {}
+                ),
                 **(update or {}),
             }
         )

@@ -36,3 +36,20 @@ def test_a_good_event_is_enqueued_and_nothing_quarantined(embedded_app: App) -> 
     assert event.id
     assert embedded_app.broker.queues[embedded_app.queue_map()["events"]].qsize() == 1
     assert embedded_app.store.quarantine_entries() == []
+
+
+def test_a_line_read_with_surrogateescape_keeps_its_own_bytes(embedded_app: App) -> None:
+    raw = b'{"id": "x-2", "bad": "\xff\xfe"}'
+    with pytest.raises(InvalidEvent):
+        embedded_app.publish(raw.decode("utf-8", "surrogateescape"), line=3)
+    [entry] = embedded_app.store.quarantine_entries(raw=True)
+    assert entry["raw"] == raw
+
+
+def test_the_same_bytes_at_the_same_line_are_kept_once(embedded_app: App) -> None:
+    for _ in range(2):  # a publish retried after its reply was lost
+        with pytest.raises(InvalidEvent):
+            embedded_app.publish(b"{broken", line=4)
+    with pytest.raises(InvalidEvent):
+        embedded_app.publish(b"{broken", line=5)  # the same bytes on another line: kept
+    assert [e["line"] for e in embedded_app.store.quarantine_entries()] == [4, 5]

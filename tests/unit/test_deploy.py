@@ -297,3 +297,28 @@ def test_alert_rules_are_loaded_and_use_metrics_the_engine_exports() -> None:
         assert used <= exported, (rule["alert"], used - exported)
         assert rule["labels"]["severity"] in ("page", "ticket")
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+
+
+def test_every_scraped_group_has_its_own_down_alert() -> None:
+    prometheus = yaml.safe_load((DEPLOY / "prometheus.yml").read_text())
+    groups = {
+        n
+        for job in prometheus["scrape_configs"]
+        for sd in job["dns_sd_configs"]
+        for n in sd["names"]
+    }
+    rules = yaml.safe_load((DEPLOY / "prometheus-alerts.yml").read_text())["groups"][0]["rules"]
+    [down] = [r for r in rules if r["alert"] == "EsafetyWorkersDown"]
+    assert {g for g in groups if f'group="{g}"' in down["expr"]} == groups
+
+
+def test_alerted_series_exist_at_zero_before_the_first_event() -> None:
+    from esafety.workers.metrics import EngineMetrics
+
+    registry = EngineMetrics().registry
+    for name, label in (
+        ("esafety_deadlines_missed_total", "allegation"),
+        ("esafety_effects_failed_total", "guardian_notice"),
+    ):
+        labels = {"kind": label}
+        assert registry.get_sample_value(name, labels) == 0.0, name

@@ -72,3 +72,33 @@ def test_the_late_step_is_idempotent_on_redelivery() -> None:
     referrals = [k for k, _, _ in sent(app, "allegation:a1") if k == "external_referral"]
     assert referrals == ["external_referral"]
     assert report["events"]["duplicates"] >= 1
+
+
+def test_guardians_are_told_at_most_once_as_in_order() -> None:
+    report, app = run(
+        [
+            guardians("c1", "g-mum"),
+            allegation("a1", "grooming", "24T10:00:00", children=["c1"]),
+            review("allegation:a1", "notify_parents", "dsl", "24T11:00:00"),
+            review("allegation:a1", "close", "dsl", "24T12:00:00"),
+            review("allegation:a1", "notify_parents", "dsl", "24T11:30:00"),  # late, again
+            review("allegation:a1", "withhold_parent_notification", "dsl", "24T11:40:00"),
+        ],
+        until="2026-11-24T13:00:00Z",
+    )
+    notices = [r for k, r, _ in sent(app, "allegation:a1") if k == "guardian_notice"]
+    assert notices == ["g-mum"]  # closed from parent_notification: already told
+    assert len(report["quarantine"]) == 2
+
+
+def test_one_late_decision_about_the_guardians_and_no_second() -> None:
+    report, app = _late_run(
+        review("allegation:a1", "notify_parents", "dsl", "24T11:00:00"),
+        review("allegation:a1", "notify_parents", "dsl", "24T11:05:00"),
+    )
+    notices = [r for k, r, _ in sent(app, "allegation:a1") if k == "guardian_notice"]
+    assert notices == ["g-mum"]
+    [refused] = report["quarantine"]
+    assert "notify_parents" in refused["error"]
+    case = app.store.case("allegation:a1")
+    assert case is not None and case.late_decisions == ("notify_parents",)

@@ -55,6 +55,18 @@ def test_a_case_that_missed_a_deadline_comes_before_nearer_deadlines() -> None:
     assert not any(r["overdue"] for r in rows)  # the repeat started a new deadline
 
 
+def test_a_case_seen_after_missed_deadlines_ranks_below_a_running_deadline() -> None:
+    events = [
+        allegation("a5", "cyberbullying", "24T08:00:00"),  # 24 h: missed at 25T08:00
+        review("allegation:a5", "acknowledge", "dsl", "25T09:00:00"),  # seen: no deadline
+        allegation("a6", "grooming", "25T09:30:00"),  # due 25T10:30, not seen
+    ]
+    _, app = run(events, until="2026-11-25T10:00:00Z")
+    rows = waiting_rows(app.store, datetime(2026, 11, 25, 10, 0, tzinfo=UTC))
+    assert [r["case_id"] for r in rows] == ["allegation:a6", "allegation:a5"]
+    assert rows[1]["escalation_level"] == 1 and rows[1]["deadline"] is None
+
+
 def test_a_decision_recorded_takes_the_case_off_the_list() -> None:
     events = [*_events(), review("complaint:k1", "close", "dsl", "24T12:30:00")]
     _, app = run(events, until="2026-11-24T13:00:00Z")
