@@ -274,6 +274,7 @@ def test_cli_process_and_demo_output_hold_no_content(tmp_path: Path) -> None:
     demo = runner.invoke(build_cli(), ["demo"], env=env)  # the summary and every timeline
     assert demo.exit_code == 0, demo.output
     assert "Timeline of allegation:alg-1" in demo.stdout
+    assert "Waiting on a decision" in demo.stdout and "Safeguarding figures" in demo.stdout
     demo_text = (EXAMPLES / "demo.jsonl").read_text().splitlines()
     assert hits(demo.stdout + demo.stderr, needles(demo_text)) == []
 

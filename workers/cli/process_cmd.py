@@ -16,10 +16,13 @@ from ...events.errors import PolicyError
 from ...workflows.policy import load_policy
 from ..app import App, build_app
 from ..logs import configure_logging
+from ..period_report import period_report
 from ..process import Processor
 from ..settings import Settings
+from ..waiting import waiting_rows
 from .common import fail, parse_time, print_json
-from .read_cmd import print_timeline
+from .read_cmd import print_timeline, print_waiting
+from .report_cmd import print_figures
 
 __all__ = [
     "demo",
@@ -155,6 +158,10 @@ def demo(
         print_timeline(app.store, row["case_id"], console)
     for member in report["members"]:
         print_timeline(app.store, f"member:{member['member_id']}", console)
+    now = app.clock.now()  # the demo's clock: the last event's time
+    console.print()
+    print_waiting(waiting_rows(app.store, now), now, console)
+    print_figures(period_report(app.store), console)
 
 
 def register(app: typer.Typer) -> None:

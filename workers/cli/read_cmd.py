@@ -24,6 +24,7 @@ __all__ = [
     "member",
     "print_rows",
     "print_timeline",
+    "print_waiting",
     "register",
     "timeline",
 ]
@@ -130,7 +131,12 @@ def cases(
         fail(f"--state {state!r} is not a case state (one of: {', '.join(states)})", 2)
     app = open_app(quiet=True)
     if waiting:
-        _waiting(app.store, app.clock.now(), state, json_out)
+        now = app.clock.now()
+        rows = [r for r in waiting_rows(app.store, now) if state is None or r["state"] == state]
+        if json_out:
+            print_json({"at": iso(now), "cases": rows})
+        else:
+            print_waiting(rows, now, Console())
         return
     rows = [case_row(c) for c in app.store.cases() if state is None or c.state.value == state]
     if json_out:
@@ -151,11 +157,8 @@ def cases(
     Console().print(table)
 
 
-def _waiting(store: RedisStore, now: datetime, state: str | None, json_out: bool) -> None:
-    rows = [r for r in waiting_rows(store, now) if state is None or r["state"] == state]
-    if json_out:
-        print_json({"at": iso(now), "cases": rows})
-        return
+def print_waiting(rows: list[dict[str, Any]], now: datetime, console: Console) -> None:
+    """``waiting_rows`` as the table a lead reads."""
     late = sum(1 for r in rows if r["overdue"])
     title = f"Waiting on a decision at {iso(now)}: {len(rows)}, {late} overdue"
     table = Table(title=title, caption="decisions allowed: esafety case ID")
@@ -173,7 +176,7 @@ def _waiting(store: RedisStore, now: datetime, state: str | None, json_out: bool
             "yes" if row["acknowledged"] else "no",
             row["state"],
         )
-    Console().print(table)
+    console.print(table)
 
 
 #: what a deadline asks of the lead, in the table (its timer kind in ``--json``)

@@ -11,14 +11,19 @@ from rich.table import Table
 from ..period_report import period_report
 from .common import fail, open_app, parse_time, print_json
 
-__all__ = ["register", "report"]
+__all__ = ["print_figures", "register", "report"]
 
 
 def _duration(seconds: int | None) -> str:
     if seconds is None:
         return ""
     hours, rest = divmod(seconds, 3600)
-    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60} s"
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if not minutes:
+        return f"{secs} s"
+    return f"{minutes} min {secs} s" if secs else f"{minutes} min"
 
 
 def _counts(console: Console, title: str, counts: dict[str, Any]) -> None:
@@ -26,7 +31,8 @@ def _counts(console: Console, title: str, counts: dict[str, Any]) -> None:
     console.print(f"[bold]{title}[/bold]: {shown}", highlight=False)
 
 
-def _print(figures: dict[str, Any], console: Console) -> None:
+def print_figures(figures: dict[str, Any], console: Console) -> None:
+    """The figures as a lead or a trustee reads them."""
     period = figures["period"]
     console.print(
         f"[bold]Safeguarding figures[/bold] from {period['since'] or 'the start'} "
@@ -70,7 +76,7 @@ def report(
     if json_out:
         print_json(figures)
         return
-    _print(figures, Console())
+    print_figures(figures, Console())
 
 
 def register(app: typer.Typer) -> None:
