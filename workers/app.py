@@ -79,7 +79,9 @@ class App:
     def queue_names(self) -> list[str]:
         return [self.queue_map()[stage] for stage in QUEUES]
 
-    def publish(self, raw: bytes | str, *, line: int | None = None) -> Event:
+    def publish(
+        self, raw: bytes | str, *, line: int | None = None, scope: str | None = None
+    ) -> Event:
         """A producer's publish: validate and enqueue ``raw``; bad input is quarantined
         with its raw bytes (stage ``publish``), then :class:`InvalidEvent` is raised.
 
@@ -90,19 +92,28 @@ class App:
         try:
             event = parse_event(raw, self.settings.limits())
         except InvalidEvent as exc:
-            self.reject(raw, exc, line)
+            self.reject(raw, exc, line, scope)
             raise
         return publish_event(event, sender=DramatiqSender(self, line))
 
-    def reject(self, raw: bytes | str, error: InvalidEvent, line: int | None = None) -> bool:
+    def reject(
+        self,
+        raw: bytes | str,
+        error: InvalidEvent,
+        line: int | None = None,
+        scope: str | None = None,
+    ) -> bool:
         """Keep input refused before it was queued: its raw bytes and the error, stage
         ``publish``, at the app's clock; False if it was already kept.
 
         A line read from a file with ``surrogateescape`` gets its own bytes back (an
-        invalid byte stays that byte). The same bytes at the same line are kept once: a
-        publish retried after a lost connection does not quarantine its line twice."""
+        invalid byte stays that byte). Within one ``scope`` (one run over a file) the
+        same bytes at the same line are kept once, so a publish retried after a lost
+        reply does not quarantine its line twice; without a scope every call is kept."""
         data = raw if isinstance(raw, bytes) else _raw_bytes(raw)
-        mark = hashlib.sha256(f"publish\x1f{line}\x1f".encode() + data).hexdigest()
+        mark = None
+        if scope is not None:
+            mark = hashlib.sha256(f"{scope}\x1f{line}\x1f".encode() + data).hexdigest()
         return self.store.quarantine(
             raw=data,
             error=str(error),

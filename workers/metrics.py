@@ -118,6 +118,8 @@ class EngineMetrics(dramatiq.Middleware):  # type: ignore[misc]
         )
         # every series an alert reads starts at 0: Prometheus takes a series that first
         # appears at 1 for no increase, and the first missed deadline would not page
+        for result in ("accepted", "duplicates", "quarantined"):
+            self.events.labels(result)
         for kind in CaseKind:
             self.missed.labels(kind.value)
         for effect in EffectKind:

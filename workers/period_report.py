@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ..workflows.alerts import MISSED_TRIGGER
@@ -41,7 +41,14 @@ def _response(chain: list[AuditEntry]) -> tuple[float, bool | None] | None:
     """Seconds from the escalation to the first person's decision, and whether that came
     by the escalation's deadline (None: it had none); None if no one has answered yet."""
     escalated = next((e for e in chain if e.trigger == "escalate"), None)
-    answered = next((e for e in chain if e.actor.startswith("human:")), None)
+    answered = next(  # a decision, not a look at the evidence (which answers nothing)
+        (
+            e
+            for e in chain
+            if e.actor.startswith("human:") and not e.trigger.startswith("evidence_")
+        ),
+        None,
+    )
     if escalated is None or answered is None:
         return None
     due = escalated.detail.get("due")
@@ -65,6 +72,7 @@ def period_report(
     store: RedisStore, since: datetime | None = None, until: datetime | None = None
 ) -> dict[str, Any]:
     """Figures for audit entries at ``since`` <= at < ``until`` (either may be open)."""
+    since, until = (t.astimezone(UTC) if t else None for t in (since, until))
     start = iso(since) if since else _FAR_PAST
     end = iso(until) if until else _FAR_FUTURE
     opened: Counter[str] = Counter()
@@ -91,10 +99,11 @@ def period_report(
                 continue  # a member's status history, not a case
             if entry.from_ == "received":  # a case's first step (a member's history has none)
                 opened[kind] += 1
-            if entry.trigger == "screen":
+            if entry.trigger == "screen" and kind == "post":  # a complaint repeats its post's
                 rules.update(entry.rules)
             if entry.to == "closed" and entry.from_ != "closed":
-                closed[kind][outcomes[chain_id]] += 1
+                # the outcome the close wrote (a later step may change the case's own)
+                closed[kind][str(entry.detail.get("outcome") or outcomes[chain_id])] += 1
         if chain_id in outcomes and any(e.trigger == "escalate" for e in within):
             escalations[kind] += 1  # escalated in the period: answered since, or not yet
             response = _response(chain)

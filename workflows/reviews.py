@@ -90,8 +90,8 @@ def _decided_before_close(b: Builder, case: Case, decision: ReviewDecision) -> b
     lead asked for is the safe side of the tie), that the case allowed when it closed.
 
     Telling the guardians, or deciding not to, is allowed in order only while the case
-    is escalated and not yet decided: late, only if it closed from escalation and no
-    late decision about the guardians came before (one notice, never two)."""
+    is escalated (a notice moves it on; withholding does not): late, only if it closed
+    from escalation and no late notice went out before (one notice, never two)."""
     if not (
         case.state is State.CLOSED
         and case.closed_at
@@ -101,9 +101,9 @@ def _decided_before_close(b: Builder, case: Case, decision: ReviewDecision) -> b
         and decision in _BY_KIND[case.kind]
     ):
         return False
-    if decision in _PARENTS:
-        decided = any(d in case.late_decisions for d in (p.value for p in _PARENTS))
-        return case.closed_from == State.ESCALATION.value and not decided
+    if decision in _PARENTS:  # in order, withholding keeps the case escalated: notify may follow
+        told = D.NOTIFY_PARENTS.value in case.late_decisions
+        return case.closed_from == State.ESCALATION.value and not told
     return True
 
 

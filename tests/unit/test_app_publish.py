@@ -46,10 +46,14 @@ def test_a_line_read_with_surrogateescape_keeps_its_own_bytes(embedded_app: App)
     assert entry["raw"] == raw
 
 
-def test_the_same_bytes_at_the_same_line_are_kept_once(embedded_app: App) -> None:
+def test_within_a_run_the_same_bytes_at_the_same_line_are_kept_once(embedded_app: App) -> None:
     for _ in range(2):  # a publish retried after its reply was lost
         with pytest.raises(InvalidEvent):
-            embedded_app.publish(b"{broken", line=4)
+            embedded_app.publish(b"{broken", line=4, scope="run-1")
     with pytest.raises(InvalidEvent):
-        embedded_app.publish(b"{broken", line=5)  # the same bytes on another line: kept
-    assert [e["line"] for e in embedded_app.store.quarantine_entries()] == [4, 5]
+        embedded_app.publish(b"{broken", line=5, scope="run-1")  # another line: kept
+    with pytest.raises(InvalidEvent):
+        embedded_app.publish(b"{broken", line=4, scope="run-2")  # the file again: kept
+    with pytest.raises(InvalidEvent):
+        embedded_app.publish(b"{broken")  # a producer's call, no scope: kept
+    assert [e["line"] for e in embedded_app.store.quarantine_entries()] == [4, 5, 4, None]

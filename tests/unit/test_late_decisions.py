@@ -102,3 +102,12 @@ def test_one_late_decision_about_the_guardians_and_no_second() -> None:
     assert "notify_parents" in refused["error"]
     case = app.store.case("allegation:a1")
     assert case is not None and case.late_decisions == ("notify_parents",)
+
+
+def test_a_late_withhold_does_not_stop_a_later_late_notice() -> None:
+    report, app = _late_run(
+        review("allegation:a1", "withhold_parent_notification", "dsl", "24T11:00:00"),
+        review("allegation:a1", "notify_parents", "dsl", "24T11:10:00"),  # as in order
+    )
+    notices = [r for k, r, _ in sent(app, "allegation:a1") if k == "guardian_notice"]
+    assert notices == ["g-mum"] and report["quarantine"] == []

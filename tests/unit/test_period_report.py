@@ -4,7 +4,7 @@ trail, counts only; on the embedded path with the flows' helpers."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from esafety.workers.period_report import period_report
@@ -69,3 +69,47 @@ def test_the_figures_hold_no_ids_refs_or_content() -> None:
     text = json.dumps(period_report(app.store))
     for needle in ("REPORT-MARKER", "m-report", "m-other", "parent-ref-9", "lead-7", "a1", "p1"):
         assert needle not in text, needle
+
+
+def test_a_look_at_the_evidence_is_not_a_first_response() -> None:
+    _, app = run([allegation("a1", "grooming", "24T10:00:00")], until="2026-11-24T10:04:00Z")
+    app.clock.advance_to(datetime(2026, 11, 24, 10, 5, tzinfo=UTC))
+    app.evidence.view("allegation:a1", "lead-7")
+    row = period_report(app.store)["first_response"]["allegation"]
+    assert (row["answered"], row["unanswered"], row["by_deadline"]) == (0, 1, 0)
+
+
+def test_a_period_given_in_another_timezone_means_the_same_instant() -> None:
+    _, app = run(_events(), until="2026-11-24T16:00:00Z")
+    plus_two = timezone(timedelta(hours=2))
+    local = period_report(app.store, since=datetime(2026, 11, 24, 14, 30, tzinfo=plus_two))
+    utc = period_report(app.store, since=datetime(2026, 11, 24, 12, 30, tzinfo=UTC))
+    assert local == utc and local["period"]["since"] == "2026-11-24T12:30:00Z"
+
+
+def test_rules_count_posts_only_and_outcomes_stay_as_closed() -> None:
+    about = {"about_post_id": "p9"}
+    complaint = _complaint("k9", "24T11:00:00")
+    complaint["data"] |= about
+    events = [
+        post("p9", "m-report", "see you at the match", "24T10:00:00"),
+        complaint,
+        review("complaint:k9", "uphold", "lead-7", "25T11:00:00"),  # sanctions p9 later
+    ]
+    _, app = run(events, until="2026-11-25T12:00:00Z")
+    day_one = period_report(app.store, until=datetime(2026, 11, 25, tzinfo=UTC))
+    assert day_one["cases_closed"]["post"] == {"no_action": 1}  # as it closed on day one
+    profane = [
+        post("p8", "m-report", "this is shit", "24T10:00:00"),
+        _complaint("k8", "24T11:00:00")
+        | {
+            "data": {
+                "complaint_id": "k8",
+                "about_post_id": "p8",
+                "complainant_ref": "parent-ref-9",
+                "text": "please look",
+            }
+        },
+    ]
+    _, app = run(profane, until="2026-11-24T12:00:00Z")
+    assert period_report(app.store)["screening_rules"] == {"profanity": 1}

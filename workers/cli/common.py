@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 import typer
@@ -48,4 +48,4 @@ def parse_time(value: str | None, option: str) -> datetime | None:
         fail(f"{option} {value!r} is not an RFC 3339 time (e.g. 2027-01-01T00:00:00Z)", 2)
     if moment.tzinfo is None:
         fail(f"{option} needs a timezone (e.g. ...Z)", 2)
-    return moment
+    return moment.astimezone(UTC)  # the same instant; stored times are UTC (``...Z``)

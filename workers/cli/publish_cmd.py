@@ -49,13 +49,14 @@ def publish_lines(
 ) -> dict[str, int]:
     """Validate and send each line; a bad line is quarantined with its line number."""
     counts = {"sent": 0, "quarantined": 0}
+    run = uuid.uuid4().hex  # a retried line is kept once; the same file again, again
     for number, raw in enumerate(lines, start=1):
         if progress and number % 100 == 0:
             progress(number)
         if not raw.strip():
             continue
         try:
-            _with_retry(partial(app.publish, raw, line=number))
+            _with_retry(partial(app.publish, raw, line=number, scope=run))
         except InvalidEvent:
             counts["quarantined"] += 1  # kept by ``app.publish`` with its line number
             continue
