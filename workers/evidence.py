@@ -41,7 +41,7 @@ from ..events.models import (
 )
 from ..workflows.audit import text_hash
 from ..workflows.ids import CaseKind, State
-from ..workflows.model import AuditEntry, Case, Decision
+from ..workflows.model import AuditEntry, Case, Decision, Member
 from ..workflows.policy import Policy
 from ..workflows.steps import Builder, derive_id, iso
 from .clock import Clock
@@ -288,7 +288,7 @@ class EvidenceStore:
             plan, entry = self._plan(case, trigger, actor, detail, op)
             plan["dels"] = [[k] for k in dels]
             plan["zrems"] = [list(z) for z in zrems]
-            result = self.store.commit(plan, [plan["checks"][0][0]])
+            result = self.store.commit(plan, [check[0] for check in plan["checks"]])
             if result.status == "conflict":
                 continue
             if result.status == "ok":
@@ -296,16 +296,28 @@ class EvidenceStore:
             return
         raise ConflictError(self.store.keys.case(self._case(case_id).tag, case_id))
 
+    def _shared(self, case: Case) -> Member | None:
+        """The member whose status history shares this case's chain: a request to leave
+        (S4) is the case ``member:<id>`` and writes on the member's own chain, which the
+        member's later steps (an overturn, a reinstatement) carry on."""
+        if not case.case_id.startswith("member:") or case.member_id is None:
+            return None
+        member = self.store.member(case.member_id)
+        return member if member is not None and member.chain_id == case.case_id else None
+
     def _plan(
         self, case: Case, trigger: str, actor: str, detail: dict[str, Any], op: str
     ) -> tuple[dict[str, Any], AuditEntry]:
         k, tag, now = self.store.keys, case.tag, self.clock.now()
         b = Builder(self.policy, now, ("evidence", op), actor, case=case)
         state = case.state.value
+        member = self._shared(case)
+        # a shared chain goes on from whichever record saw its last entry: never a fork
+        last = member if member is not None and member.seq > case.seq else case
         b.entry(
             case.case_id,
-            seq=case.seq,
-            head=case.head,
+            seq=last.seq,
+            head=last.head,
             from_state=state,
             to_state=state,
             trigger=trigger,
@@ -313,9 +325,8 @@ class EvidenceStore:
             detail=detail,
         )
         entry = b.audit[-1]
-        updated = case.model_copy(
-            update={"seq": entry.seq, "head": entry.hash, "version": case.version + 1}
-        )
+        position = {"seq": entry.seq, "head": entry.hash}
+        updated = case.model_copy(update={**position, "version": case.version + 1})
         plan: dict[str, Any] = {
             "seen": k.seen(tag, "evidence", op),
             "checks": [[k.case(tag, case.case_id), case.version]],
@@ -324,6 +335,12 @@ class EvidenceStore:
             "hsets": [[k.chains, case.case_id, tag], *head_rows(k, tag, self.signer, [entry])],
             "result": json.dumps({"tag": tag, "effects": [], "timers": [], "commands": []}),
         }
+        if member is not None:  # both records move to the chain's new head, checked
+            moved = member.model_copy(update={**position, "version": member.version + 1})
+            plan["checks"].append([k.member(tag, member.member_id), member.version])
+            plan["sets"].append(
+                [k.member(tag, member.member_id), moved.model_dump_json(by_alias=True)]
+            )
         return plan, entry
 
 
